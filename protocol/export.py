@@ -1,0 +1,617 @@
+"""The GAEN Exposure Key Export file: a zip of ``export.bin`` and ``export.sig``.
+
+``export.bin`` is the 16-byte header ``"EK Export v1    "`` followed by a
+``TemporaryExposureKeyExport`` protobuf; ``export.sig`` is a ``TEKSignatureList`` whose
+signatures are ECDSA P-256 / SHA-256 over the whole ``export.bin``, header included. Format:
+Google's "Exposure Key Export File Format and Verification" and ``shared/spec/gaen.md`` §4;
+the schema is ``protocol/_proto/export.proto``.
+
+Reading is built for a Raspberry Pi holding a national file of 500k keys: the signature is
+verified first, then :func:`iter_export_keys` walks the keys one at a time over the verified
+bytes instead of building them all as objects. Hostile bytes raise only :class:`ExportError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from protocol import _wire
+from protocol.errors import (
+    BadEntriesError,
+    BadHeaderError,
+    BadProtobufError,
+    BadSignatureError,
+    ExportError,
+    NotAZipError,
+    OversizeError,
+    UnknownKeyError,
+)
+from protocol.keys import KEY_LENGTH, TEK_ROLLING_PERIOD
+
+__all__ = [
+    "BIN_NAME",
+    "ECDSA_SHA256_OID",
+    "ECDSA_SHA512_OID",
+    "HEADER",
+    "MAX_EXPORT_BYTES",
+    "SIG_NAME",
+    "BadEntriesError",
+    "BadHeaderError",
+    "BadProtobufError",
+    "BadSignatureError",
+    "DiagnosisKey",
+    "Export",
+    "ExportError",
+    "ExportReader",
+    "NotAZipError",
+    "OversizeError",
+    "ReportType",
+    "SignatureInfo",
+    "SigningKey",
+    "UnknownKeyError",
+    "VerificationKey",
+    "iter_export_keys",
+    "open_export",
+    "read_export",
+    "write_export",
+]
+
+HEADER = b"EK Export v1    "
+"""First 16 bytes of export.bin: "EK Export v1" right-padded with spaces."""
+
+BIN_NAME, SIG_NAME = "export.bin", "export.sig"
+ECDSA_SHA256_OID = "1.2.840.10045.4.3.2"
+ECDSA_SHA512_OID = "1.2.840.10045.4.3.4"
+
+MAX_EXPORT_BYTES = 64 * 1024 * 1024
+"""Default cap on the archive and on export.bin once inflated (500k keys take about 15 MB)."""
+_MAX_SIG_BYTES = 64 * 1024  # at most 10 signatures of ~100 bytes each
+_MAX_SIGNATURES = 10
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same batch gives the same bytes
+_KEY_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+_HASHES = {ECDSA_SHA256_OID: hashes.SHA256, ECDSA_SHA512_OID: hashes.SHA512}
+
+# TemporaryExposureKeyExport / TemporaryExposureKey / TEKSignature field numbers (export.proto).
+_F_START, _F_END, _F_REGION, _F_BATCH_NUM, _F_BATCH_SIZE = 1, 2, 3, 4, 5
+_F_SIGNATURE_INFOS, _F_KEYS, _F_REVISED_KEYS = 6, 7, 8
+
+
+class ReportType(IntEnum):
+    """``TemporaryExposureKey.ReportType`` (GAEN v1.5+)."""
+
+    UNKNOWN = 0
+    CONFIRMED_TEST = 1
+    CONFIRMED_CLINICAL_DIAGNOSIS = 2
+    SELF_REPORT = 3
+    RECURSIVE = 4
+    REVOKED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisKey:
+    """A published TEK with its validity and the health authority's labels."""
+
+    key_data: bytes
+    rolling_start_interval_number: int
+    rolling_period: int = TEK_ROLLING_PERIOD
+    transmission_risk_level: int = 0
+    report_type: int = ReportType.CONFIRMED_TEST
+    days_since_onset_of_symptoms: int | None = None
+
+    def to_bytes(self) -> bytes:
+        """The ``TemporaryExposureKey`` protobuf; fields at their "missing" value are omitted."""
+        _check_key(self)
+        out = _wire.len_field(1, self.key_data)
+        if self.transmission_risk_level:
+            out += _wire.varint_field(2, self.transmission_risk_level)
+        out += _wire.varint_field(3, self.rolling_start_interval_number)
+        out += _wire.varint_field(4, self.rolling_period)
+        if self.report_type:
+            out += _wire.varint_field(5, int(self.report_type))
+        if self.days_since_onset_of_symptoms is not None:
+            out += _wire.varint_field(6, _wire.zigzag(self.days_since_onset_of_symptoms))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureInfo:
+    """Which key signed a file: its id (an MCC, "452" for Vietnam), version and algorithm OID."""
+
+    key_id: str
+    key_version: str
+    algorithm: str = ECDSA_SHA256_OID
+
+    def to_bytes(self) -> bytes:
+        return (
+            _wire.len_field(3, self.key_version.encode())
+            + _wire.len_field(4, self.key_id.encode())
+            + _wire.len_field(5, self.algorithm.encode())
+        )
+
+
+# ---- keys ---------------------------------------------------------------------------------
+
+
+class VerificationKey:
+    """An export-signing public key (P-256) with the id and version files name it by."""
+
+    __slots__ = ("_public", "key_id", "key_version")
+
+    def __init__(self, public_key: ec.EllipticCurvePublicKey, key_id: str, key_version: str) -> None:
+        _check_key_name(key_id, "key id")
+        _check_key_name(key_version, "key version")
+        if not isinstance(public_key.curve, ec.SECP256R1):
+            raise ExportError(f"export keys are P-256; got {public_key.curve.name}")
+        self._public, self.key_id, self.key_version = public_key, key_id, key_version
+
+    @classmethod
+    def from_pem(cls, pem: bytes | str, key_id: str, key_version: str) -> VerificationKey:
+        data = pem.encode() if isinstance(pem, str) else pem
+        try:
+            public = serialization.load_pem_public_key(data)
+        except (ValueError, TypeError) as exc:
+            raise ExportError(f"not a PEM public key: {exc}") from None
+        if not isinstance(public, ec.EllipticCurvePublicKey):
+            raise ExportError("export verification keys are ECDSA P-256 public keys")
+        return cls(public, key_id, key_version)
+
+    def to_pem(self) -> bytes:
+        return self._public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the DER SubjectPublicKeyInfo, hex: what an operator compares out of band."""
+        der = self._public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return hashlib.sha256(der).hexdigest()
+
+    def verify(self, signature: bytes, data: bytes, algorithm: str = ECDSA_SHA256_OID) -> bool:
+        hash_type = _HASHES.get(algorithm)
+        if hash_type is None:
+            return False
+        try:
+            self._public.verify(signature, data, ec.ECDSA(hash_type()))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"VerificationKey({self.key_id!r}, {self.key_version!r}, {self.fingerprint()[:16]}…)"
+
+
+class SigningKey:
+    """An export-signing private key (P-256). Signatures use RFC 6979 deterministic nonces."""
+
+    __slots__ = ("_private", "key_id", "key_version")
+
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey, key_id: str, key_version: str) -> None:
+        _check_key_name(key_id, "key id")
+        _check_key_name(key_version, "key version")
+        if not isinstance(private_key.curve, ec.SECP256R1):
+            raise ExportError(f"export keys are P-256; got {private_key.curve.name}")
+        self._private, self.key_id, self.key_version = private_key, key_id, key_version
+
+    @classmethod
+    def generate(cls, key_id: str, key_version: str) -> SigningKey:
+        return cls(ec.generate_private_key(ec.SECP256R1()), key_id, key_version)
+
+    @classmethod
+    def from_pem(cls, pem: bytes | str, key_id: str, key_version: str) -> SigningKey:
+        data = pem.encode() if isinstance(pem, str) else pem
+        try:
+            private = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
+            raise ExportError(f"not an unencrypted PEM private key: {exc}") from None
+        if not isinstance(private, ec.EllipticCurvePrivateKey):
+            raise ExportError("export signing keys are ECDSA P-256 private keys")
+        return cls(private, key_id, key_version)
+
+    def to_pem(self) -> bytes:
+        return self._private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def verification_key(self) -> VerificationKey:
+        return VerificationKey(self._private.public_key(), self.key_id, self.key_version)
+
+    def signature_info(self) -> SignatureInfo:
+        return SignatureInfo(self.key_id, self.key_version, ECDSA_SHA256_OID)
+
+    def sign(self, data: bytes) -> bytes:
+        """DER ECDSA-SHA256 signature with a deterministic nonce (RFC 6979)."""
+        return self._private.sign(data, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+
+    def __repr__(self) -> str:
+        return f"SigningKey({self.key_id!r}, {self.key_version!r})"
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+
+def write_export(
+    keys: Iterable[DiagnosisKey],
+    *,
+    start_timestamp: int,
+    end_timestamp: int,
+    region: str,
+    signing_keys: Sequence[SigningKey],
+    batch_num: int = 1,
+    batch_size: int = 1,
+    revised_keys: Iterable[DiagnosisKey] = (),
+) -> bytes:
+    """Build a signed export zip. Keys are written in the order given (the server sorts them)."""
+    if not 0 <= start_timestamp <= end_timestamp < 1 << 64:
+        raise ExportError(f"need 0 <= start <= end timestamps, got {start_timestamp}, {end_timestamp}")
+    if not 1 <= batch_num <= batch_size:
+        raise ExportError(f"need 1 <= batch_num <= batch_size, got {batch_num}/{batch_size}")
+    if not region:
+        raise ExportError("region must not be empty")
+    if not 1 <= len(signing_keys) <= _MAX_SIGNATURES:
+        raise ExportError(f"need 1..{_MAX_SIGNATURES} signing keys, got {len(signing_keys)}")
+    infos = [key.signature_info() for key in signing_keys]
+    parts = [
+        HEADER,
+        _wire.fixed64_field(_F_START, start_timestamp),
+        _wire.fixed64_field(_F_END, end_timestamp),
+        _wire.len_field(_F_REGION, region.encode()),
+        _wire.varint_field(_F_BATCH_NUM, batch_num),
+        _wire.varint_field(_F_BATCH_SIZE, batch_size),
+    ]
+    parts += [_wire.len_field(_F_SIGNATURE_INFOS, info.to_bytes()) for info in infos]
+    parts += [_wire.len_field(_F_KEYS, key.to_bytes()) for key in keys]
+    parts += [_wire.len_field(_F_REVISED_KEYS, key.to_bytes()) for key in revised_keys]
+    export_bin = b"".join(parts)
+    if len(export_bin) > MAX_EXPORT_BYTES:
+        raise OversizeError(
+            f"export.bin would be {len(export_bin)} bytes, over {MAX_EXPORT_BYTES}: split the batch"
+        )
+    signatures = b"".join(
+        _wire.len_field(
+            1,
+            _wire.len_field(1, info.to_bytes())
+            + _wire.varint_field(2, batch_num)
+            + _wire.varint_field(3, batch_size)
+            + _wire.len_field(4, key.sign(export_bin)),
+        )
+        for key, info in zip(signing_keys, infos, strict=True)
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in ((BIN_NAME, export_bin), (SIG_NAME, signatures)):
+            entry = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            archive.writestr(entry, data, compresslevel=6)
+    return out.getvalue()
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """A verified export, every key materialized (see :func:`iter_export_keys` for big files)."""
+
+    start_timestamp: int
+    end_timestamp: int
+    region: str
+    batch_num: int
+    batch_size: int
+    keys: tuple[DiagnosisKey, ...]
+    revised_keys: tuple[DiagnosisKey, ...]
+    signature_infos: tuple[SignatureInfo, ...]
+
+
+class ExportReader:
+    """A verified export whose keys are walked on demand over the verified bytes.
+
+    The header fields are read when it is opened; :meth:`keys` and :meth:`revised_keys` parse
+    one key at a time. A malformed key raises :class:`BadProtobufError` when reached.
+    """
+
+    __slots__ = (
+        "_bin",
+        "batch_num",
+        "batch_size",
+        "end_timestamp",
+        "key_count",
+        "region",
+        "revised_key_count",
+        "signature_infos",
+        "start_timestamp",
+    )
+
+    def __init__(self, export_bin: bytes) -> None:
+        self._bin = export_bin
+        start = end = batch_num = batch_size = None
+        region = ""
+        infos: list[SignatureInfo] = []
+        counts = {_F_KEYS: 0, _F_REVISED_KEYS: 0}
+        try:
+            for field, wire_type, a, b in _wire.iter_fields(export_bin, len(HEADER), len(export_bin)):
+                if field in counts:
+                    _expect(wire_type, _wire.LEN, field)
+                    counts[field] += 1
+                elif field in (_F_START, _F_END):
+                    _expect(wire_type, _wire.FIXED64, field)
+                    if field == _F_START:
+                        start = a
+                    else:
+                        end = a
+                elif field == _F_REGION:
+                    _expect(wire_type, _wire.LEN, field)
+                    region = _utf8(export_bin[a:b], "region")
+                elif field in (_F_BATCH_NUM, _F_BATCH_SIZE):
+                    _expect(wire_type, _wire.VARINT, field)
+                    if field == _F_BATCH_NUM:
+                        batch_num = _wire.as_int32(a)
+                    else:
+                        batch_size = _wire.as_int32(a)
+                elif field == _F_SIGNATURE_INFOS:
+                    _expect(wire_type, _wire.LEN, field)
+                    infos.append(_parse_signature_info(export_bin, a, b))
+        except _wire.WireError as exc:
+            raise BadProtobufError(f"export.bin: {exc}") from None
+        if start is None or end is None:
+            raise BadProtobufError("export.bin has no start_timestamp or end_timestamp")
+        self.start_timestamp, self.end_timestamp, self.region = start, end, region
+        self.batch_num = 1 if batch_num is None else batch_num
+        self.batch_size = 1 if batch_size is None else batch_size
+        self.signature_infos = tuple(infos)
+        self.key_count, self.revised_key_count = counts[_F_KEYS], counts[_F_REVISED_KEYS]
+
+    def keys(self) -> Iterator[DiagnosisKey]:
+        """Keys released for the first time in this file."""
+        return self._walk(_F_KEYS)
+
+    def revised_keys(self) -> Iterator[DiagnosisKey]:
+        """Keys whose status changed since an earlier file (report type REVOKED, for instance)."""
+        return self._walk(_F_REVISED_KEYS)
+
+    def to_export(self) -> Export:
+        return Export(
+            start_timestamp=self.start_timestamp,
+            end_timestamp=self.end_timestamp,
+            region=self.region,
+            batch_num=self.batch_num,
+            batch_size=self.batch_size,
+            keys=tuple(self.keys()),
+            revised_keys=tuple(self.revised_keys()),
+            signature_infos=self.signature_infos,
+        )
+
+    def _walk(self, wanted: int) -> Iterator[DiagnosisKey]:
+        buf, index = self._bin, 0
+        try:
+            for field, _, a, b in _wire.iter_fields(buf, len(HEADER), len(buf)):
+                if field == wanted:
+                    yield _parse_key(buf, a, b, index)
+                    index += 1
+        except _wire.WireError as exc:
+            raise BadProtobufError(f"export.bin key {index}: {exc}") from None
+
+
+def open_export(
+    blob: bytes,
+    verification_keys: Iterable[VerificationKey] | VerificationKey,
+    *,
+    max_size: int = MAX_EXPORT_BYTES,
+) -> ExportReader:
+    """Unzip, check the header, verify a signature, read the header fields. Keys stay lazy.
+
+    A file is accepted when one signature made by a known (key id, version) verifies over
+    export.bin; signatures by keys we do not know are ignored, as devices do.
+    """
+    export_bin, export_sig = _unzip(blob, max_size)
+    if export_bin[: len(HEADER)] != HEADER:
+        raise BadHeaderError(
+            f"export.bin must start with {HEADER!r}, got {bytes(export_bin[: len(HEADER)])!r}"
+        )
+    _verify(export_bin, export_sig, verification_keys)
+    return ExportReader(export_bin)
+
+
+def read_export(
+    blob: bytes,
+    verification_keys: Iterable[VerificationKey] | VerificationKey,
+    *,
+    max_size: int = MAX_EXPORT_BYTES,
+) -> Export:
+    """Verify and read a whole export into memory."""
+    return open_export(blob, verification_keys, max_size=max_size).to_export()
+
+
+def iter_export_keys(
+    blob: bytes,
+    verification_keys: Iterable[VerificationKey] | VerificationKey,
+    *,
+    max_size: int = MAX_EXPORT_BYTES,
+) -> Iterator[DiagnosisKey]:
+    """Verify the file now, then yield its keys one at a time."""
+    return open_export(blob, verification_keys, max_size=max_size).keys()
+
+
+# ---- internals ------------------------------------------------------------------------------
+
+
+def _unzip(blob: bytes, max_size: int) -> tuple[bytes, bytes]:
+    if len(blob) > max_size:
+        raise OversizeError(f"export archive is {len(blob)} bytes, over the {max_size} limit")
+    if not blob.startswith(b"PK"):
+        raise NotAZipError("not a zip archive (no 'PK' signature at the start)")
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            infos = archive.infolist()
+            names = sorted(info.filename for info in infos)
+            if names != sorted((BIN_NAME, SIG_NAME)):
+                raise BadEntriesError(f"archive must hold exactly {BIN_NAME} and {SIG_NAME}, has {names}")
+            by_name = {info.filename: info for info in infos}
+            export_bin = _read_entry(archive, by_name[BIN_NAME], max_size)
+            export_sig = _read_entry(archive, by_name[SIG_NAME], _MAX_SIG_BYTES)
+    except ExportError:
+        raise
+    except zipfile.BadZipFile as exc:
+        raise NotAZipError(f"not a readable zip archive: {exc}") from None
+    except (
+        zlib.error,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        OSError,
+        ValueError,
+        OverflowError,
+        struct.error,
+        KeyError,
+        IndexError,
+        UnicodeDecodeError,
+    ) as exc:
+        raise BadEntriesError(f"cannot read the archive's entries: {type(exc).__name__}: {exc}") from None
+    return export_bin, export_sig
+
+
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    if info.file_size > limit:
+        raise OversizeError(f"{info.filename} inflates to {info.file_size} bytes, over {limit}")
+    with archive.open(info) as entry:
+        data = entry.read(limit + 1)  # the declared size may lie: never read past the limit
+    if len(data) > limit:
+        raise OversizeError(f"{info.filename} inflates past {limit} bytes")
+    return data
+
+
+def _verify(
+    export_bin: bytes,
+    export_sig: bytes,
+    verification_keys: Iterable[VerificationKey] | VerificationKey,
+) -> None:
+    if isinstance(verification_keys, VerificationKey):
+        verification_keys = (verification_keys,)
+    known = {(key.key_id, key.key_version): key for key in verification_keys}
+    tried: list[str] = []
+    seen: list[str] = []
+    try:
+        for field, wire_type, a, b in _wire.iter_fields(export_sig, 0, len(export_sig)):
+            if field != 1:
+                continue
+            _expect(wire_type, _wire.LEN, field)
+            info, signature = _parse_tek_signature(export_sig, a, b)
+            name = f"{info.key_id}-{info.key_version}"
+            key = known.get((info.key_id, info.key_version))
+            if key is None:
+                seen.append(name)
+                continue
+            if key.verify(signature, export_bin, info.algorithm):
+                return
+            tried.append(f"{name} ({info.algorithm})")
+    except _wire.WireError as exc:
+        raise BadProtobufError(f"export.sig: {exc}") from None
+    if tried:
+        raise BadSignatureError(f"signature by {', '.join(tried)} does not verify over export.bin")
+    wanted = ", ".join(f"{k}-{v}" for k, v in known) or "none"
+    raise UnknownKeyError(f"no signature by a known key: file has {seen or 'none'}, we know {wanted}")
+
+
+def _parse_tek_signature(buf: bytes, pos: int, end: int) -> tuple[SignatureInfo, bytes]:
+    info, signature = None, b""
+    for field, wire_type, a, b in _wire.iter_fields(buf, pos, end):
+        if field == 1:
+            _expect(wire_type, _wire.LEN, field)
+            info = _parse_signature_info(buf, a, b)
+        elif field == 4:
+            _expect(wire_type, _wire.LEN, field)
+            signature = bytes(buf[a:b])
+    if info is None:
+        raise BadProtobufError("export.sig: a TEKSignature has no signature_info")
+    return info, signature
+
+
+def _parse_signature_info(buf: bytes, pos: int, end: int) -> SignatureInfo:
+    values = {3: "", 4: "", 5: ""}
+    for field, wire_type, a, b in _wire.iter_fields(buf, pos, end):
+        if field in values:  # fields 1-2 (app_bundle_id, android_package) of old files: skipped
+            _expect(wire_type, _wire.LEN, field)
+            values[field] = _utf8(buf[a:b], "SignatureInfo")
+    return SignatureInfo(key_id=values[4], key_version=values[3], algorithm=values[5])
+
+
+def _parse_key(buf: bytes, pos: int, end: int, index: int) -> DiagnosisKey:
+    key_data = None
+    trl = start = report_type = 0
+    period = TEK_ROLLING_PERIOD
+    onset = None
+    for field, wire_type, a, b in _wire.iter_fields(buf, pos, end):
+        if field == 1:
+            _expect(wire_type, _wire.LEN, field)
+            key_data = bytes(buf[a:b])
+        elif 2 <= field <= 6:
+            _expect(wire_type, _wire.VARINT, field)
+            if field == 2:
+                trl = _wire.as_int32(a)
+            elif field == 3:
+                start = _wire.as_int32(a)
+            elif field == 4:
+                period = _wire.as_int32(a)
+            elif field == 5:
+                # proto2: an enum value the schema does not know reads as unset.
+                report_type = a if a <= ReportType.REVOKED else 0
+            else:
+                onset = _wire.as_sint32(a)
+    if key_data is None or len(key_data) != KEY_LENGTH:
+        size = "none" if key_data is None else f"{len(key_data)} bytes"
+        raise BadProtobufError(f"key {index}: key_data must be {KEY_LENGTH} bytes, got {size}")
+    if not 1 <= period <= TEK_ROLLING_PERIOD:
+        raise BadProtobufError(f"key {index}: rolling_period must be 1..144, got {period}")
+    if start < 0:
+        raise BadProtobufError(f"key {index}: rolling_start_interval_number is negative ({start})")
+    return DiagnosisKey(key_data, start, period, trl, report_type, onset)
+
+
+def _expect(wire_type: int, wanted: int, field: int) -> None:
+    if wire_type != wanted:
+        raise _wire.WireError(f"field {field} has wire type {wire_type}, expected {wanted}")
+
+
+def _utf8(data: bytes, what: str) -> str:
+    try:
+        return bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _wire.WireError(f"{what} is not UTF-8") from None
+
+
+def _check_key_name(value: str, what: str) -> None:
+    if not isinstance(value, str) or not _KEY_NAME.fullmatch(value):
+        raise ExportError(f"{what} must be 1-64 characters of [A-Za-z0-9_], got {value!r}")
+
+
+def _check_key(key: DiagnosisKey) -> None:
+    problem = None
+    if len(key.key_data) != KEY_LENGTH:
+        problem = f"key_data must be {KEY_LENGTH} bytes, got {len(key.key_data)}"
+    elif not 0 <= key.rolling_start_interval_number < 1 << 31:
+        problem = f"rolling_start_interval_number out of range: {key.rolling_start_interval_number}"
+    elif not 1 <= key.rolling_period <= TEK_ROLLING_PERIOD:
+        problem = f"rolling_period must be 1..144, got {key.rolling_period}"
+    elif not 0 <= key.transmission_risk_level <= 8:
+        problem = f"transmission_risk_level must be 0..8, got {key.transmission_risk_level}"
+    elif key.report_type not in ReportType._value2member_map_:
+        problem = f"report_type must be 0..5, got {key.report_type}"
+    elif key.days_since_onset_of_symptoms is not None and not -14 <= key.days_since_onset_of_symptoms <= 14:
+        problem = f"days_since_onset_of_symptoms must be -14..14, got {key.days_since_onset_of_symptoms}"
+    if problem:
+        raise ExportError(f"cannot write a key: {problem}")
