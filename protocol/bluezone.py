@@ -22,6 +22,7 @@ simulator's comparisons.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -109,8 +110,8 @@ def blids(daily: bytes, count: int = SLOTS_PER_DAY) -> list[bytes]:
 
 def slot_of(unix_seconds: float, count: int = SLOTS_PER_DAY) -> tuple[int, int]:
     """``(utc_day_number, slot)`` of a moment."""
-    if unix_seconds < 0:
-        raise BluezoneIdError(f"time {unix_seconds} is before the Unix epoch")
+    if not math.isfinite(unix_seconds) or unix_seconds < 0:
+        raise BluezoneIdError(f"time must be finite seconds since the Unix epoch, got {unix_seconds}")
     day, into = divmod(int(unix_seconds), _DAY_SECONDS)
     return day, into * count // _DAY_SECONDS
 

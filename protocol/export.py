@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import lzma
 import re
 import struct
 import zipfile
@@ -470,6 +471,7 @@ def _unzip(blob: bytes, max_size: int) -> tuple[bytes, bytes]:
         raise NotAZipError(f"not a readable zip archive: {exc}") from None
     except (
         zlib.error,
+        lzma.LZMAError,
         EOFError,
         NotImplementedError,
         RuntimeError,

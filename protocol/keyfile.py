@@ -77,7 +77,7 @@ def dump_qr(keys: Iterable[UploadKey]) -> str:
 def load(data: str | bytes) -> list[UploadKey]:
     """Read any form: JSON text, compact bytes or QR text. Errors say what is wrong."""
     if isinstance(data, bytes | bytearray):
-        if data.startswith(_MAGIC):
+        if data.startswith(_MAGIC) and not data.startswith(QR_PREFIX.encode()):
             return load_compact(bytes(data))
         try:
             data = bytes(data).decode("utf-8")
@@ -128,7 +128,7 @@ def _json_checksum(keys: Sequence[UploadKey]) -> str:
 def _load_json(text: str) -> list[UploadKey]:
     try:
         document: Any = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, and ints past the digit limit
         raise KeyFileError(f"key file is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise KeyFileError(f"not a key file: expected a JSON object with format {FORMAT!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import struct
 from collections.abc import Callable
@@ -63,8 +64,8 @@ _METADATA_LENGTH = 4
 
 def en_interval_number(unix_seconds: float) -> int:
     """ENIntervalNumber(Time) = floor(UnixEpochSeconds / 600). Crypto spec v1.2, "External Functions"."""
-    if unix_seconds < 0:
-        raise KeyMaterialError(f"time {unix_seconds} is before the Unix epoch")
+    if not math.isfinite(unix_seconds) or unix_seconds < 0:
+        raise KeyMaterialError(f"time must be finite seconds since the Unix epoch, got {unix_seconds}")
     return int(unix_seconds // EN_INTERVAL_SECONDS)
 
 

@@ -1,0 +1,1 @@
+"""Population-level simulation of BLE contact tracing with the real protocol."""
