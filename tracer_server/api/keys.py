@@ -1,0 +1,51 @@
+"""Key server API: ``POST /v1/publish`` and the export files under ``/v1/exports/``."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import APIRouter, Request, Response
+
+from tracer_server.api.deps import DbDep, NowDep, StateDep
+from tracer_server.errors import NotFound
+from tracer_server.schemas import PublishRequest, PublishResponse
+from tracer_server.services.publish import publish_keys
+from tracer_server.storage import valid_export_name
+
+router = APIRouter(prefix="/v1", tags=["keys"])
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+SHORT_LIVED = "public, max-age=60, must-revalidate"
+
+
+@router.post("/publish", response_model=PublishResponse)
+def publish(body: PublishRequest, db: DbDep, state: StateDep, now: NowDep) -> PublishResponse:
+    """Publish the TEKs a verification certificate covers (GAEN key server v1)."""
+    outcome = publish_keys(
+        db=db,
+        keys=state.keys,
+        settings=state.settings,
+        known=state.authorities,
+        body=body.model_dump(),
+        now=now,
+    )
+    return PublishResponse(
+        revisionToken=outcome.revision_token,
+        insertedExposures=outcome.inserted,
+        code="partial_failure" if outcome.partial else "",
+        warnings=outcome.warnings,
+    )
+
+
+@router.get("/exports/{name}")
+def export_file(name: str, request: Request, state: StateDep) -> Response:
+    """An export zip (immutable) or ``index.txt`` (short-lived), with an ETag."""
+    data = state.storage.get(name) if valid_export_name(name) else None
+    if data is None:
+        raise NotFound("no such export file")
+    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": SHORT_LIVED if name == "index.txt" else IMMUTABLE}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    media = "text/plain; charset=us-ascii" if name == "index.txt" else "application/zip"
+    return Response(content=data, media_type=media, headers=headers)

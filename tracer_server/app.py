@@ -1,0 +1,148 @@
+"""``create_app(settings)``: the FastAPI application, its error handling and its export loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tracer_server.api import keys as keys_api
+from tracer_server.api import officials as officials_api
+from tracer_server.api import verification as verification_api
+from tracer_server.api.deps import AppState
+from tracer_server.clock import Clock, DemoClock, system_clock
+from tracer_server.db import make_engine, make_sessionmaker
+from tracer_server.errors import ServerError, UnparsableRequest, error_body
+from tracer_server.secrets_store import load_or_create_keys
+from tracer_server.services.certificates import authorities
+from tracer_server.services.cleanup import run_cleanup
+from tracer_server.services.codes import AttemptLimiter
+from tracer_server.services.export_job import LockBusy, run_export
+from tracer_server.settings import Settings
+from tracer_server.storage import ExportStorage, LocalDirectoryStorage
+
+__all__ = ["clock_for", "create_app"]
+
+log = logging.getLogger("tracer_server")
+
+
+def clock_for(settings: Settings) -> Clock:
+    if settings.clock_start is None:
+        return system_clock
+    return DemoClock(settings.clock_start, settings.clock_speed)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    storage: ExportStorage | None = None,
+    run_jobs: bool = False,
+) -> FastAPI:
+    """The app with its own engine, keys and storage; ``run_jobs`` schedules export and cleanup."""
+    engine = make_engine(settings)
+    keys = load_or_create_keys(settings)
+    clock = clock or clock_for(settings)
+    state = AppState(
+        settings=settings,
+        keys=keys,
+        factory=make_sessionmaker(engine),
+        clock=clock,
+        storage=storage or LocalDirectoryStorage(settings.exports_dir),
+        authorities=authorities(settings, keys),
+        limiter=AttemptLimiter(settings.verify_attempts_per_minute, clock),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_job_loop(state)) if run_jobs else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            engine.dispose()
+
+    app = FastAPI(
+        title="bluezone tracer server",
+        summary="GAEN verification and key server: codes, certificates, publish, signed exports",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.bluezone = state
+    app.include_router(officials_api.router)
+    app.include_router(verification_api.router)
+    app.include_router(keys_api.router)
+    app.add_exception_handler(ServerError, _server_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "time": int(state.clock().timestamp())}
+
+    return app
+
+
+async def _job_loop(state: AppState) -> None:
+    """Export and clean up every ``export_job_interval_seconds`` (in a thread: they block)."""
+    while True:
+        try:
+            now = state.clock()
+            await asyncio.to_thread(
+                run_export,
+                factory=state.factory,
+                settings=state.settings,
+                storage=state.storage,
+                signing_keys=[state.keys.export_signing],
+                now=now,
+            )
+            await asyncio.to_thread(
+                run_cleanup, factory=state.factory, settings=state.settings, storage=state.storage, now=now
+            )
+        except LockBusy:
+            pass  # another process is exporting
+        except Exception:  # keep the server up; the next round retries from the database state
+            log.exception("export job failed")
+        await asyncio.sleep(state.settings.export_job_interval_seconds)
+
+
+async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServerError)
+    return JSONResponse(error_body(exc, request.url.path), status_code=exc.http_status)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    message = "; ".join(problems) or "the request body is not valid JSON for this endpoint"
+    error = UnparsableRequest(message)
+    if request.url.path.startswith("/v1/"):
+        return JSONResponse({"error": message, "code": "bad_request"}, status_code=400)
+    return JSONResponse(error_body(error, request.url.path), status_code=400)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+    key = "code" if request.url.path.startswith("/v1/") else "errorCode"
+    return JSONResponse({"error": str(exc.detail), key: code}, status_code=exc.status_code)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected %s on %s", type(exc).__name__, request.url.path)
+    key = "code" if request.url.path.startswith("/v1/") else "errorCode"
+    return JSONResponse({"error": "internal error", key: "internal_error"}, status_code=500)

@@ -1,0 +1,153 @@
+"""``bluezone server``: init, run, create-official, export, cleanup, signing-key."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bluezone server", description="The tracer server (GAEN verification + key server)."
+    )
+    parser.add_argument(
+        "--config", type=Path, help="TOML settings file (else BLUEZONE_* variables and defaults)"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="where the database, keys and exports live (BLUEZONE_DATA_DIR)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("init", help="create or upgrade the database (Alembic) and the signing keys")
+    run = sub.add_parser("run", help="serve the API (uvicorn) with the export job scheduled inside")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    official = sub.add_parser("create-official", help="add an official and print their API key (shown once)")
+    official.add_argument("name")
+    official.add_argument("--role", choices=("admin", "official"), required=True)
+    official.add_argument("--json", action="store_true", help='print {"apiKey": ...}')
+    export = sub.add_parser("export", help="run the export job once")
+    export.add_argument(
+        "--close-window",
+        action="store_true",
+        help="export the open window now (tests and demos: weakens the batching that protects uploaders)",
+    )
+    sub.add_parser("cleanup", help="apply the 14-day retention now")
+    sub.add_parser("signing-key", help="print the export verification key (PEM) with its key id and version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line, no traceback: say what was wrong
+        print(f"bluezone server {args.command}: {_describe(exc)}", file=sys.stderr)
+        return 1
+
+
+def _describe(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        return f"invalid setting {where}: {first.get('msg')}"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if type(exc).__module__.startswith("sqlalchemy"):
+        return f"database error ({type(exc).__name__}): {text[:200]}"
+    return text
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tracer_server.settings import Settings
+
+    overrides = {"data_dir": args.data_dir} if args.data_dir else {}
+    settings = Settings.load(args.config, **overrides)
+
+    if args.command == "signing-key":
+        from tracer_server.secrets_store import load_or_create_keys
+
+        key = load_or_create_keys(settings).export_verification
+        print(f"# key id {key.key_id}, version {key.key_version}, sha256 {key.fingerprint()}")
+        print(key.to_pem().decode(), end="")
+        return 0
+
+    from tracer_server import migrate
+
+    migrate.upgrade(settings)
+    if args.command == "init":
+        from tracer_server.secrets_store import load_or_create_keys
+
+        load_or_create_keys(settings)
+        print(f"database ready at {_safe_url(settings.sqlalchemy_url)}; keys in {settings.keys_dir}")
+        return 0
+    if args.command == "run":
+        import uvicorn
+
+        from tracer_server.app import create_app
+
+        app = create_app(settings, run_jobs=True)
+        # access_log off: it would record client addresses.
+        uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
+        return 0
+
+    from tracer_server.app import clock_for
+    from tracer_server.db import make_engine, make_sessionmaker, transaction
+    from tracer_server.secrets_store import load_or_create_keys
+    from tracer_server.storage import LocalDirectoryStorage
+
+    keys = load_or_create_keys(settings)
+    factory = make_sessionmaker(make_engine(settings))
+    now = clock_for(settings)()
+    if args.command == "create-official":
+        from tracer_server.services.officials import create_official
+
+        with transaction(factory) as db:
+            official, api_key = create_official(db=db, keys=keys, name=args.name, role=args.role, now=now)
+        if args.json:
+            print(json.dumps({"apiKey": api_key}))
+        else:
+            print(f"official {official.name!r} ({official.role}) created; API key (shown once):\n{api_key}")
+        return 0
+    storage = LocalDirectoryStorage(settings.exports_dir)
+    if args.command == "export":
+        from tracer_server.services.export_job import run_export
+
+        if args.close_window:
+            print(
+                "warning: --close-window exports the open window now, weakening batching privacy",
+                file=sys.stderr,
+            )
+        report = run_export(
+            factory=factory,
+            settings=settings,
+            storage=storage,
+            signing_keys=[keys.export_signing],
+            now=now,
+            close_window=args.close_window,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
+        print(
+            f"{report.batches} batches, {report.keys} keys (+{report.padding} padding), files: {report.files}"
+        )
+        return 0
+    if args.command == "cleanup":
+        from tracer_server.services.cleanup import run_cleanup
+
+        cleaned = run_cleanup(factory=factory, settings=settings, storage=storage, now=now)
+        print(f"removed {cleaned.exposures} keys, {cleaned.files} export files, {cleaned.codes} codes")
+        return 0
+    raise AssertionError(args.command)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

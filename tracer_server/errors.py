@@ -1,0 +1,148 @@
+"""Errors a client can cause, each with its HTTP status and GAEN error code, turned into JSON here.
+
+    ServerError (400 bad_request)
+    ├── UnparsableRequest 400 unparsable_request     body is not JSON or not the schema
+    ├── PayloadTooLarge 413 payload_too_large
+    ├── Unauthorized 401 unauthorized                missing or unknown API key
+    ├── Forbidden 403 forbidden                      role does not allow it
+    ├── QuotaExceeded 429 quota_exceeded             per-official daily code quota
+    ├── RateLimited 429 rate_limited                 too many attempts from one client
+    ├── InvalidTestType 400 invalid_test_type / 412 when the device does not accept it
+    ├── InvalidDate 400 invalid_date
+    ├── CodeInvalid 400 code_invalid                 malformed or already used
+    ├── CodeNotFound 400 code_not_found
+    ├── CodeExpired 400 code_expired
+    ├── TokenInvalid 400 token_invalid
+    ├── TokenExpired 400 token_expired
+    ├── HmacInvalid 400 hmac_invalid
+    ├── UnknownHealthAuthority 400 unknown_health_authority_id
+    ├── CertificateInvalid 401 health_authority_verification_certificate_invalid
+    ├── KeysRejected 400 bad_request                 every key failed validation (.details)
+    └── NotFound 404 not_found
+
+Verification routes (``/api/…``) answer ``{"error", "errorCode"}`` as Google's verification
+server does; key-server routes (``/v1/…``) answer ``{"error", "code"}`` as its key server does.
+Messages are constant strings or built from validated values only: never from raw input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "CertificateInvalid",
+    "CodeExpired",
+    "CodeInvalid",
+    "CodeNotFound",
+    "Forbidden",
+    "HmacInvalid",
+    "InvalidDate",
+    "InvalidTestType",
+    "KeysRejected",
+    "NotFound",
+    "PayloadTooLarge",
+    "QuotaExceeded",
+    "RateLimited",
+    "ServerError",
+    "TokenExpired",
+    "TokenInvalid",
+    "Unauthorized",
+    "UnknownHealthAuthority",
+    "UnparsableRequest",
+    "error_body",
+]
+
+
+class ServerError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str, *, status: int | None = None, details: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status_override = status
+        self.details = details or []
+
+    @property
+    def http_status(self) -> int:
+        return self.status_override or self.status
+
+
+class UnparsableRequest(ServerError):
+    code = "unparsable_request"
+
+
+class PayloadTooLarge(ServerError):
+    status, code = 413, "payload_too_large"
+
+
+class Unauthorized(ServerError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ServerError):
+    status, code = 403, "forbidden"
+
+
+class QuotaExceeded(ServerError):
+    status, code = 429, "quota_exceeded"
+
+
+class RateLimited(ServerError):
+    status, code = 429, "rate_limited"
+
+
+class InvalidTestType(ServerError):
+    code = "invalid_test_type"
+
+
+class InvalidDate(ServerError):
+    code = "invalid_date"
+
+
+class CodeInvalid(ServerError):
+    code = "code_invalid"
+
+
+class CodeNotFound(ServerError):
+    code = "code_not_found"
+
+
+class CodeExpired(ServerError):
+    code = "code_expired"
+
+
+class TokenInvalid(ServerError):
+    code = "token_invalid"
+
+
+class TokenExpired(ServerError):
+    code = "token_expired"
+
+
+class HmacInvalid(ServerError):
+    code = "hmac_invalid"
+
+
+class UnknownHealthAuthority(ServerError):
+    code = "unknown_health_authority_id"
+
+
+class CertificateInvalid(ServerError):
+    status, code = 401, "health_authority_verification_certificate_invalid"
+
+
+class KeysRejected(ServerError):
+    code = "bad_request"
+
+
+class NotFound(ServerError):
+    status, code = 404, "not_found"
+
+
+def error_body(error: ServerError, path: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error.message}
+    body["code" if path.startswith("/v1/") else "errorCode"] = error.code
+    if error.details:
+        body["details"] = error.details
+    return body

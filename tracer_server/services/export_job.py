@@ -1,0 +1,255 @@
+"""The export job: batch keys by arrival window, pad, sort, sign, write, then rewrite the index.
+
+As Google's export worker does (``shared/spec/server.md`` §1.1):
+
+* windows of ``export_period_minutes`` by ``created_at`` (arrival truncated to the hour, or the
+  embargo), released only ``export_min_window_age_minutes`` after they close;
+* a batch with fewer than ``export_min_keys`` real keys is padded with random keys copying real
+  keys' metadata up to min + random(0..range); padding keys are persisted, so a re-run writes
+  the same bytes; revised keys are never padded;
+* keys sorted by their bytes; more than ``export_max_keys_per_file`` become several files, each
+  batch 1 of 1 with its own end timestamp;
+* ``<start>-<end>-<n:05d>.zip`` files first, then ``index.txt`` (relative names, oldest first).
+
+One writer at a time through a lease in the database; every step is idempotent, so a crash
+anywhere publishes nothing twice and loses no key: a batch is marked complete only after its
+files are in storage, and a re-run of an incomplete batch rewrites identical files.
+``close_window`` (tests and demos) exports the open window now, which weakens the batching
+that hides who uploaded together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol.export import DiagnosisKey, SigningKey, write_export
+from tracer_server.db import as_utc, transaction
+from tracer_server.models import ExportBatch, ExportFile, Exposure, JobLock, PaddingKey
+from tracer_server.settings import Settings
+from tracer_server.storage import ExportStorage
+
+__all__ = ["ExportReport", "LockBusy", "export_lease", "run_export", "write_index"]
+
+LOCK_NAME = "export"
+LEASE = timedelta(minutes=15)
+
+
+class LockBusy(RuntimeError):
+    """Another export writer holds the lease."""
+
+
+@dataclass
+class ExportReport:
+    batches: int = 0
+    files: list[str] | None = None
+    keys: int = 0
+    padding: int = 0
+
+
+class export_lease:
+    """Hold the export lease for the duration of a ``with`` block (or raise :class:`LockBusy`)."""
+
+    def __init__(self, factory: sessionmaker[Session], now: datetime) -> None:
+        self.factory, self.now, self.holder = factory, now, str(uuid.uuid4())
+
+    def __enter__(self) -> export_lease:
+        with transaction(self.factory) as db:
+            if db.get(JobLock, LOCK_NAME) is None:
+                db.add(JobLock(name=LOCK_NAME))
+        with transaction(self.factory) as db:
+            taken = db.execute(
+                update(JobLock)
+                .where(JobLock.name == LOCK_NAME)
+                .where((JobLock.expires_at.is_(None)) | (JobLock.expires_at < self.now))
+                .values(holder=self.holder, expires_at=self.now + LEASE)
+            )
+            if taken.rowcount != 1:
+                raise LockBusy("another export is running")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with transaction(self.factory) as db:
+            db.execute(
+                update(JobLock)
+                .where(JobLock.name == LOCK_NAME, JobLock.holder == self.holder)
+                .values(holder=None, expires_at=None)
+            )
+
+
+def run_export(
+    *,
+    factory: sessionmaker[Session],
+    settings: Settings,
+    storage: ExportStorage,
+    signing_keys: Sequence[SigningKey],
+    now: datetime,
+    close_window: bool = False,
+    rng: Callable[[int], bytes] = secrets.token_bytes,
+    progress: Callable[[str], None] = lambda _: None,
+) -> ExportReport:
+    report = ExportReport(files=[])
+    with export_lease(factory, now):
+        _plan_batches(factory, settings, now, close_window)
+        with factory() as db:
+            pending = db.scalars(
+                select(ExportBatch).where(ExportBatch.status == "open").order_by(ExportBatch.start)
+            ).all()
+        for batch in pending:
+            names, real, padding = _export_batch(factory, settings, storage, signing_keys, batch, now, rng)
+            report.batches += 1
+            report.keys += real
+            report.padding += padding
+            assert report.files is not None
+            report.files += names
+            progress(
+                f"batch {as_utc(batch.start):%Y-%m-%d %H:%M}: {real} keys + {padding} padding, "
+                f"{len(names)} files"
+            )
+        write_index(factory, settings, storage, now)
+    return report
+
+
+def _window_start(moment: datetime, period: timedelta) -> datetime:
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day + ((moment - day) // period) * period
+
+
+def _plan_batches(
+    factory: sessionmaker[Session], settings: Settings, now: datetime, close_window: bool
+) -> None:
+    """Open a batch for every closed window since the last one (or the oldest key)."""
+    period = timedelta(minutes=settings.export_period_minutes)
+    with transaction(factory) as db:
+        last = db.scalar(select(ExportBatch.end).order_by(ExportBatch.end.desc()).limit(1))
+        if last is not None:
+            start = as_utc(last)
+        else:
+            oldest = db.scalar(select(Exposure.created_at).order_by(Exposure.created_at).limit(1))
+            if oldest is None:
+                return
+            start = _window_start(as_utc(oldest), period)
+        if close_window:
+            horizon = now  # the open window closes now: weaker batching, for tests and demos
+        else:
+            horizon = _window_start(now - timedelta(minutes=settings.export_min_window_age_minutes), period)
+        while start < horizon:
+            end = min(_window_start(start, period) + period, horizon)
+            db.add(ExportBatch(start=start, end=end, status="open"))
+            start = end
+
+
+def _export_batch(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    storage: ExportStorage,
+    signing_keys: Sequence[SigningKey],
+    batch: ExportBatch,
+    now: datetime,
+    rng: Callable[[int], bytes],
+) -> tuple[list[str], int, int]:
+    start, end = as_utc(batch.start), as_utc(batch.end)
+    with transaction(factory) as db:
+        real = db.scalars(
+            select(Exposure).where(Exposure.created_at >= start, Exposure.created_at < end)
+        ).all()
+        padding = db.scalars(select(PaddingKey).where(PaddingKey.batch_id == batch.id)).all()
+        if real and not padding and len(real) < settings.export_min_keys:
+            padding = _make_padding(batch.id, real, settings, rng)
+            db.add_all(padding)
+    keys = sorted(
+        [_diagnosis_key(r) for r in real] + [_diagnosis_key(p) for p in padding], key=lambda k: k.key_data
+    )
+    names: list[str] = []
+    files: list[ExportFile] = []
+    chunk = settings.export_max_keys_per_file
+    start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
+    real_keys = {r.key_data for r in real}
+    for number, offset in enumerate(range(0, len(keys), chunk), start=1):
+        part = keys[offset : offset + chunk]
+        # Each file of a split window is batch 1 of 1 with its own end timestamp (GENS: clients
+        # choke on multi-file batches), so (start, end, batch) stays unique in the index.
+        file_end = end_ts + number - 1
+        blob = write_export(
+            part,
+            start_timestamp=start_ts,
+            end_timestamp=file_end,
+            region=settings.region,
+            signing_keys=signing_keys,
+        )
+        name = f"{start_ts}-{file_end}-{number:05d}.zip"
+        storage.put(name, blob)
+        real_in = sum(1 for k in part if k.key_data in real_keys)
+        files.append(
+            ExportFile(
+                name=name,
+                batch_id=batch.id,
+                sha256=hashlib.sha256(blob).hexdigest(),
+                key_count=len(part),
+                real_key_count=real_in,
+                end_timestamp=file_end,
+                created_at=now,
+            )
+        )
+        names.append(name)
+    with transaction(factory) as db:
+        db.execute(delete(ExportFile).where(ExportFile.batch_id == batch.id))  # a re-run replaces its rows
+        db.add_all(files)
+        db.execute(
+            update(ExportBatch).where(ExportBatch.id == batch.id).values(status="complete", completed_at=now)
+        )
+    return names, len(real), len(padding)
+
+
+def _make_padding(
+    batch_id: int, real: Sequence[Exposure], settings: Settings, rng: Callable[[int], bytes]
+) -> list[PaddingKey]:
+    jitter = random.Random(rng(16)).randint(0, settings.export_padding_range)
+    count = settings.export_min_keys + jitter - len(real)
+    return [
+        PaddingKey(
+            key_data=rng(16),
+            batch_id=batch_id,
+            rolling_start=model.rolling_start,
+            rolling_period=model.rolling_period,
+            transmission_risk=model.transmission_risk,
+            report_type=model.report_type,
+            days_since_onset=model.days_since_onset,
+        )
+        for model in (real[i % len(real)] for i in range(count))
+    ]
+
+
+def _diagnosis_key(row: Exposure | PaddingKey) -> DiagnosisKey:
+    return DiagnosisKey(
+        key_data=row.key_data,
+        rolling_start_interval_number=row.rolling_start,
+        rolling_period=row.rolling_period,
+        transmission_risk_level=row.transmission_risk,
+        report_type=row.report_type,
+        days_since_onset_of_symptoms=row.days_since_onset,
+    )
+
+
+def write_index(
+    factory: sessionmaker[Session], settings: Settings, storage: ExportStorage, now: datetime
+) -> list[str]:
+    """Rewrite ``index.txt``: every file of a complete batch within retention, oldest first."""
+    cutoff = now - timedelta(days=settings.retention_days)
+    with factory() as db:
+        names = db.scalars(
+            select(ExportFile.name)
+            .join(ExportBatch, ExportFile.batch_id == ExportBatch.id)
+            .where(ExportBatch.status == "complete", ExportBatch.end >= cutoff)
+            .order_by(ExportBatch.start, ExportFile.end_timestamp)
+        ).all()
+    storage.put("index.txt", "".join(f"{name}\n" for name in names).encode("ascii"))
+    return list(names)

@@ -1,0 +1,218 @@
+"""``POST /v1/publish``: check the certificate and the HMAC, validate every key, store.
+
+Google's key server rules (``docs/tek_validation.md``; ``shared/spec/gaen.md`` §5.1–5.2):
+
+* 1..30 keys, else the whole request fails; more than 3 keys with one start, or overlapping keys
+  with different starts, fail it too;
+* each key must read as 16 bytes, rolling period 1..144, transmission risk 0..8, or the request
+  fails naming each bad key (the HMAC covers them all); a key that ended more than 15 days ago
+  or starts in the future is dropped and named in ``warnings``;
+* a still-valid key (today's, cut short or not) is embargoed: released only in the export
+  window after it ends;
+* report type comes from the certificate only: confirmed → CONFIRMED_TEST, likely →
+  CONFIRMED_CLINICAL_DIAGNOSIS, user-report → SELF_REPORT; negative is a revocation and stores
+  nothing new;
+* transmission risk 0 is backfilled from the report type (2, 4, 5; 6 for negative);
+* days since onset = key's UTC day − onset's UTC day, the onset being the request's
+  ``symptomOnsetInterval`` when plausible (in the last 28 days), else the certificate's symptom
+  onset, else its test date, else 4 days ago; a key more than 14 days from onset is dropped
+  with a warning.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from protocol.errors import KeyMaterialError
+from protocol.export import ReportType
+from protocol.keys import EN_INTERVAL_SECONDS, TEK_ROLLING_PERIOD, en_interval_number
+from protocol.publish import UploadKey, tek_hmac
+from tracer_server.errors import CertificateInvalid, KeysRejected
+from tracer_server.models import Exposure, UsedCertificate
+from tracer_server.secrets_store import ServerKeys
+from tracer_server.services.certificates import Authority, verify_certificate
+from tracer_server.settings import Settings
+
+__all__ = ["REPORT_TYPES", "PublishOutcome", "publish_keys"]
+
+REPORT_TYPES = {
+    "confirmed": ReportType.CONFIRMED_TEST,
+    "likely": ReportType.CONFIRMED_CLINICAL_DIAGNOSIS,
+    "user-report": ReportType.SELF_REPORT,
+    "negative": ReportType.REVOKED,
+}
+_BACKFILL_RISK = {
+    ReportType.CONFIRMED_TEST: 2,
+    ReportType.CONFIRMED_CLINICAL_DIAGNOSIS: 4,
+    ReportType.SELF_REPORT: 5,
+    ReportType.REVOKED: 6,
+}
+_DEFAULT_ONSET_DAYS_AGO = 4
+_MAX_ONSET_REPORT_DAYS = 28
+_MAX_DAYS_FROM_ONSET = 14
+_REVISION_TOKEN_MIN_BYTES = 256  # padded so its size does not tell how many keys it covers
+
+
+@dataclass
+class PublishOutcome:
+    inserted: int
+    warnings: list[str] = field(default_factory=list)
+    revision_token: str = ""
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.warnings)
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def publish_keys(
+    *,
+    db: Session,
+    keys: ServerKeys,
+    settings: Settings,
+    known: dict[str, Authority],
+    body: dict[str, Any],
+    now: datetime,
+) -> PublishOutcome:
+    """Validate and store one publish request (already parsed as JSON into ``body``)."""
+    items = body.get("temporaryExposureKeys")
+    if not isinstance(items, list) or not 1 <= len(items) <= settings.max_keys_per_publish:
+        raise KeysRejected(f"temporaryExposureKeys must hold 1..{settings.max_keys_per_publish} keys")
+    claims = verify_certificate(
+        known=known,
+        health_authority_id=str(body.get("healthAuthorityID") or settings.health_authority_id),
+        certificate=str(body.get("verificationPayload") or ""),
+        now=now,
+    )
+    parsed: list[tuple[int, UploadKey]] = []
+    warnings: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append((index, UploadKey.from_json(item)))
+        except KeyMaterialError as exc:
+            warnings.append(f"key {index}: {exc}")
+    if warnings:  # the HMAC covers every key as uploaded: with one unreadable it cannot be checked
+        raise KeysRejected(f"{len(warnings)} of {len(items)} keys could not be read", details=warnings)
+    _check_hmac(body.get("hmacKey"), [key for _, key in parsed], claims.tekmac)
+
+    now_interval = en_interval_number(now.timestamp())
+    oldest = en_interval_number((now - timedelta(days=settings.max_key_age_days)).timestamp())
+    valid: list[tuple[int, UploadKey]] = []
+    for index, key in parsed:
+        if key.rolling_start_number > now_interval:
+            warnings.append(f"key {index}: interval number {key.rolling_start_number} is in the future")
+        elif key.rolling_start_number + key.rolling_period < oldest:
+            warnings.append(f"key {index}: it ended more than {settings.max_key_age_days} days ago")
+        else:
+            valid.append((index, key))
+    _check_overlaps([key for _, key in valid], settings.max_same_start_keys)
+
+    report_type = REPORT_TYPES[claims.report_type]
+    onset = _onset_interval(
+        body.get("symptomOnsetInterval"), claims.symptom_onset_interval, claims.test_date_interval, now
+    )
+    try:  # a certificate publishes once, across every server process sharing the database
+        with db.begin_nested():
+            db.add(UsedCertificate(jti=claims.jti, expires_at=claims.expires_at))
+    except IntegrityError:
+        raise CertificateInvalid("this certificate has already been used") from None
+    if report_type == ReportType.REVOKED:
+        return PublishOutcome(0, [*warnings, "negative test: keys are revoked, none stored"])
+
+    rows = []
+    for index, key in valid:
+        days = key.rolling_start_number // TEK_ROLLING_PERIOD - onset // TEK_ROLLING_PERIOD
+        if abs(days) > _MAX_DAYS_FROM_ONSET:
+            warnings.append(f"key {index}: {days} days from symptom onset, outside -14..14")
+            continue
+        end = datetime.fromtimestamp(
+            (key.rolling_start_number + key.rolling_period) * EN_INTERVAL_SECONDS, UTC
+        )
+        # Embargo: a key still valid now is released in the window after it ends (GENS).
+        created = _hour(end) + timedelta(hours=1) if end > now else _hour(now)
+        rows.append(
+            {
+                "key_data": key.key_data,
+                "rolling_start": key.rolling_start_number,
+                "rolling_period": key.rolling_period,
+                "transmission_risk": key.transmission_risk or _BACKFILL_RISK[report_type],
+                "report_type": int(report_type),
+                "days_since_onset": days,
+                "health_authority": str(body.get("healthAuthorityID") or settings.health_authority_id),
+                "traveler": bool(body.get("traveler", False)),
+                "created_at": created,
+            }
+        )
+    existing = set(
+        db.scalars(select(Exposure.key_data).where(Exposure.key_data.in_([r["key_data"] for r in rows])))
+    ) if rows else set()  # fmt: skip
+    fresh = [r for r in rows if r["key_data"] not in existing]
+    warnings += [f"key {index}: already published" for index, key in valid if key.key_data in existing]
+    if not fresh:
+        raise KeysRejected("no key could be stored", details=warnings)
+    db.execute(insert(Exposure), fresh)  # one bulk insert per request
+    token = _revision_token(keys, [r["key_data"] for r in fresh], claims.report_type)
+    return PublishOutcome(len(fresh), warnings, token)
+
+
+def _check_hmac(hmac_key: object, keys: list[UploadKey], tekmac: bytes) -> None:
+    if not isinstance(hmac_key, str):
+        raise CertificateInvalid("hmacKey is missing")
+    try:
+        secret = base64.b64decode(hmac_key, validate=True)
+    except (binascii.Error, ValueError):
+        raise CertificateInvalid("hmacKey is not valid base64") from None
+    if len(secret) < 16:
+        raise CertificateInvalid("hmacKey must be at least 128 bits")
+    candidates = {tek_hmac(secret, keys)}
+    if all(key.transmission_risk == 0 for key in keys):
+        candidates.add(tek_hmac(secret, keys, include_risk=False))
+    if tekmac not in candidates:
+        raise CertificateInvalid("the keys do not match the certificate's HMAC")
+
+
+def _check_overlaps(keys: list[UploadKey], max_same_start: int) -> None:
+    by_start: dict[int, int] = {}
+    for key in keys:
+        by_start[key.rolling_start_number] = by_start.get(key.rolling_start_number, 0) + 1
+    crowded = [start for start, count in by_start.items() if count > max_same_start]
+    if crowded:
+        raise KeysRejected(f"more than {max_same_start} keys start at interval {crowded[0]}")
+    spans = sorted((k.rolling_start_number, k.rolling_start_number + k.rolling_period) for k in keys)
+    for (start_a, end_a), (start_b, _) in itertools.pairwise(spans):
+        if start_b < end_a and start_b != start_a:
+            raise KeysRejected(f"keys starting at {start_a} and {start_b} overlap without sharing a start")
+
+
+def _onset_interval(requested: object, symptom: int | None, test: int | None, now: datetime) -> int:
+    now_interval = en_interval_number(now.timestamp())
+    oldest = now_interval - _MAX_ONSET_REPORT_DAYS * TEK_ROLLING_PERIOD
+    if isinstance(requested, int) and not isinstance(requested, bool) and oldest <= requested <= now_interval:
+        return requested
+    for value in (symptom, test):
+        if value is not None:
+            return value
+    return now_interval - _DEFAULT_ONSET_DAYS_AGO * TEK_ROLLING_PERIOD
+
+
+def _revision_token(keys: ServerKeys, key_data: list[bytes], report_type: str) -> str:
+    """AES-GCM over the keys this publish stored, padded; only this server can read it."""
+    payload = json.dumps({"k": [base64.b64encode(k).decode() for k in key_data], "t": report_type}).encode()
+    payload += b" " * max(0, _REVISION_TOKEN_MIN_BYTES - len(payload))
+    nonce = os.urandom(12)
+    return base64.b64encode(nonce + AESGCM(keys.revision_key).encrypt(nonce, payload, b"revision")).decode()

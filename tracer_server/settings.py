@@ -1,0 +1,142 @@
+"""One settings object for the server, validated at start, created at the edge and passed down.
+
+Sources, strongest first: keyword arguments, ``BLUEZONE_*`` environment variables, the TOML file
+named by ``BLUEZONE_CONFIG_FILE`` (or ``--config``), then the defaults written below.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["HealthAuthorityConfig", "Settings"]
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class HealthAuthorityConfig(BaseModel):
+    """An issuer of verification certificates this key server accepts (the allow-list)."""
+
+    id: str
+    issuer: str
+    audience: str
+    # kid → PEM of an ES256 public key
+    certificate_keys: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BLUEZONE_", extra="forbid", frozen=True)
+
+    data_dir: Path = Path("bluezone-data")
+    """Database (by default), signing keys and export files live here."""
+    database_url: str | None = None
+    """SQLAlchemy URL; default ``sqlite:///<data_dir>/tracer.db``."""
+
+    # Exports: region, signing key identity, batching, padding, files.
+    region: str = "VN"
+    export_key_id: str = "452"  # Vietnam's mobile country code, as GAEN asks
+    export_key_version: str = "v1"
+    export_period_minutes: int = 240  # GENS recommends batches every 4-24 h
+    export_min_window_age_minutes: int = 120  # GENS MIN_WINDOW_AGE
+    export_min_keys: int = 1000  # GENS EXPORT_FILE_MIN_RECORDS
+    export_padding_range: int = 100  # GENS EXPORT_FILE_PADDING_RANGE
+    export_max_keys_per_file: int = 500_000  # GENS EXPORT_FILE_MAX_RECORDS
+    export_job_interval_seconds: float = 60.0
+    retention_days: int = 14
+
+    # Verification codes, tokens and certificates.
+    health_authority_id: str = "vn.bluezone"
+    certificate_issuer: str = "vn.bluezone.verification"
+    certificate_audience: str = "vn.bluezone.keyserver"
+    certificate_key_id: str = "v1"
+    code_length: int = 8
+    code_ttl_minutes: int = 60
+    long_code_length: int = 16
+    long_code_ttl_hours: int = 24
+    token_ttl_hours: int = 24
+    certificate_ttl_minutes: int = 15
+    default_tz_offset_minutes: int = 420  # Vietnam, UTC+7
+    max_symptom_age_days: int = 28
+    codes_per_official_per_day: int = 500
+    verify_attempts_per_minute: int = 10
+    health_authorities: list[HealthAuthorityConfig] = Field(default_factory=list)
+    """Other certificate issuers; ours (``health_authority_id``) is always accepted."""
+
+    # Publish.
+    max_keys_per_publish: int = 30
+    max_same_start_keys: int = 3
+    max_key_age_days: int = 15
+
+    # The clock: the system clock unless started for a demo or simulation.
+    clock_start: datetime | None = None
+    clock_speed: float = 1.0
+
+    @field_validator("region", "export_key_id", "export_key_version", "certificate_key_id")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not _NAME.fullmatch(value):
+            raise ValueError(f"must be 1-64 characters of letters, digits, '_', '.', '-'; got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if 1440 % self.export_period_minutes:
+            raise ValueError("export_period_minutes must divide a day (15, 30, 60, 120, 240, 480, 720, 1440)")
+        if not 6 <= self.code_length <= 20 or not 12 <= self.long_code_length <= 32:
+            raise ValueError("code_length must be 6..20 and long_code_length 12..32")
+        if self.clock_speed <= 0:
+            raise ValueError("clock_speed must be positive")
+        if self.clock_start is not None and self.clock_start.tzinfo is None:
+            raise ValueError("clock_start must carry a timezone, e.g. 2025-11-22T00:00:00Z")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # The driver we ship for PostgreSQL is psycopg 3.
+            return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+        return f"sqlite:///{(self.data_dir / 'tracer.db').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("BLUEZONE_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment and an optional TOML file; a bad file is a clear error."""
+        if config_file is not None:
+            if not config_file.is_file():
+                raise FileNotFoundError(f"config file {config_file} does not exist")
+            os.environ["BLUEZONE_CONFIG_FILE"] = str(config_file)
+        return cls(**overrides)
