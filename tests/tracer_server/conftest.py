@@ -8,9 +8,11 @@ to point elsewhere (default postgresql://postgres@127.0.0.1:5432/test).
 from __future__ import annotations
 
 import base64
+import contextlib
+import itertools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,17 +20,21 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from protocol.export import Export, read_export
 from protocol.keys import en_interval_number, rolling_start
 from protocol.publish import UploadKey, tek_hmac
 from tracer_server import migrate
 from tracer_server.app import create_app
 from tracer_server.clock import ManualClock
 from tracer_server.db import transaction
+from tracer_server.models import Exposure
+from tracer_server.services.export_job import ExportReport, run_export
 from tracer_server.services.officials import create_official
 from tracer_server.settings import Settings
+from tracer_server.storage import ExportStorage
 
 POSTGRES_URL = os.environ.get("BLUEZONE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEMPLATE = "bluezone_template"
@@ -148,3 +154,104 @@ def publish_body(
         "padding": base64.b64encode(os.urandom(64)).decode(),
         **extra,
     }
+
+
+# ---- added for the API, export and CLI suites --------------------------------------------------
+
+ALL_TEST_TYPES = ("confirmed", "likely", "negative", "user-report")
+SECRET = bytes(range(32))
+
+
+@pytest.fixture
+def make_server(tmp_path: Path, database_url: str, clock: ManualClock) -> Iterator[Callable[..., Server]]:
+    """Build servers with settings overrides (and an optional storage) on the test's database.
+
+    The fixture settings' defaults (``export_min_keys=20``, ``export_padding_range=5``) apply
+    unless overridden; every server gets its own official and shares the data dir (same keys).
+    """
+    with contextlib.ExitStack() as stack:
+        numbers = itertools.count(1)
+
+        def make(*, storage: ExportStorage | None = None, **overrides: Any) -> Server:
+            options: dict[str, Any] = {
+                "data_dir": tmp_path / "data",
+                "database_url": database_url,
+                "export_min_keys": 20,
+                "export_padding_range": 5,
+                **overrides,
+            }
+            settings = Settings(**options)
+            app = create_app(settings, clock=clock, storage=storage)
+            client = stack.enter_context(TestClient(app))
+            with transaction(app.state.bluezone.factory) as db:
+                _, api_key = create_official(
+                    db=db,
+                    keys=app.state.bluezone.keys,
+                    name=f"Official {next(numbers)}",
+                    role="official",
+                    now=clock(),
+                )
+            return Server(client, settings, clock, app, api_key)
+
+        yield make
+
+
+def today_start(now: datetime) -> int:
+    """ENIntervalNumber of the UTC day's first interval."""
+    return rolling_start(en_interval_number(now.timestamp()))
+
+
+def verify(server: Server, code: str, accept: Sequence[str] = ALL_TEST_TYPES) -> Any:
+    return server.client.post("/api/verify", json={"code": code, "accept": list(accept)})
+
+
+def certificate(
+    server: Server,
+    code: str,
+    keys: list[UploadKey],
+    *,
+    secret: bytes = SECRET,
+    include_risk: bool = True,
+    accept: Sequence[str] = ALL_TEST_TYPES,
+) -> str:
+    """Verify ``code`` (accepting every test type) and mint a certificate for ``keys``."""
+    verified = verify(server, code, accept)
+    assert verified.status_code == 200, verified.text
+    mac = base64.b64encode(tek_hmac(secret, keys, include_risk=include_risk)).decode()
+    cert = server.client.post("/api/certificate", json={"token": verified.json()["token"], "ekeyhmac": mac})
+    assert cert.status_code == 200, cert.text
+    return str(cert.json()["certificate"])
+
+
+def export_now(server: Server, **options: Any) -> ExportReport:
+    """Run the export job once at the server clock's time."""
+    state = server.state
+    return run_export(
+        factory=state.factory,
+        settings=server.settings,
+        storage=state.storage,
+        signing_keys=[state.keys.export_signing],
+        now=server.clock(),
+        **options,
+    )
+
+
+def index_names(server: Server) -> list[str]:
+    data = server.state.storage.get("index.txt")
+    return data.decode("ascii").split() if data else []
+
+
+def read_exports(server: Server) -> dict[str, Export]:
+    """Every file the index lists, verified with the server's export verification key."""
+    verification = server.state.keys.export_verification
+    return {name: read_export(server.state.storage.get(name), verification) for name in index_names(server)}
+
+
+def exported_keys(server: Server) -> list[bytes]:
+    """Key data of every key in every file the index lists (duplicates kept)."""
+    return [key.key_data for export in read_exports(server).values() for key in export.keys]
+
+
+def stored_exposures(server: Server) -> dict[bytes, Exposure]:
+    with server.state.factory() as db:
+        return {row.key_data: row for row in db.scalars(select(Exposure))}

@@ -138,7 +138,10 @@ def _plan_batches(
                 return
             start = _window_start(as_utc(oldest), period)
         if close_window:
-            horizon = now  # the open window closes now: weaker batching, for tests and demos
+            # The open window closes at the end of the current hour: arrival times are truncated
+            # to the hour, so this takes every key that has arrived (embargoed ones stay behind).
+            # Weaker batching: for tests and demos.
+            horizon = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
         else:
             horizon = _window_start(now - timedelta(minutes=settings.export_min_window_age_minutes), period)
         while start < horizon:

@@ -1,0 +1,216 @@
+"""``bluezone beacon``: run, status, report, sync, purge. Errors are one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import shutil
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from beacon.clock import SystemClock
+from beacon.report import Reporter, ReportError
+from beacon.schedule import KeySchedule
+from beacon.settings import BeaconSettings, SettingsError
+from beacon.store import BeaconStore, StoreError
+from beacon.sync import Syncer, SyncError
+from beacon.warn import Notifier
+from protocol import keyfile
+from protocol.errors import ProtocolError
+from protocol.publish import UploadKey
+
+__all__ = ["main"]
+
+_ERRORS = (SettingsError, SyncError, ReportError, StoreError, ProtocolError, OSError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bluezone beacon", description="The proximity beacon daemon.")
+    parser.add_argument("--config", type=Path, help="TOML settings (else BLUEZONE_BEACON_* variables)")
+    parser.add_argument("--state-dir", type=Path, help="where the beacon keeps its state")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="advertise, scan, sync and warn, in the foreground (SIGTERM stops it)")
+    run.add_argument("--radio", choices=("virtual", "bleak", "bluez"), help="radio backend")
+    status = sub.add_parser("status", help="keys, sightings, syncs and warnings")
+    status.add_argument("--json", action="store_true")
+    report = sub.add_parser("report", help="upload your own keys after a positive test (asks first)")
+    report.add_argument(
+        "--code", help="the code from the health official: 8 digits, 16 characters or the link"
+    )
+    report.add_argument("--yes", action="store_true", help="agree to the upload without asking")
+    report.add_argument("--to-file", type=Path, help="write a key file for an official to upload instead")
+    report.add_argument("--onset", type=date.fromisoformat, help="symptom onset (YYYY-MM-DD), with --to-file")
+    sub.add_parser("sync", help="download new exports, match and warn, now")
+    purge = sub.add_parser("purge", help="apply the 14-day retention now")
+    purge.add_argument("--all", action="store_true", help="delete all of the beacon's data (needs --yes)")
+    purge.add_argument("--yes", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = BeaconSettings.load(args.config)
+        if args.state_dir:
+            settings = settings._with({"state_dir": args.state_dir})
+        return asyncio.run(_run(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except _ERRORS as exc:
+        print(f"bluezone beacon {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _store(settings: BeaconSettings) -> BeaconStore:
+    return BeaconStore(settings.state_dir, settings.key_file)
+
+
+def _syncer(settings: BeaconSettings, store: BeaconStore) -> Syncer:
+    if not settings.server_url:
+        raise SettingsError("server_url is not set (BLUEZONE_BEACON_SERVER_URL or the config file)")
+    return Syncer(
+        store,
+        server_url=settings.server_url,
+        pinned_keys=settings.verification_keys(),
+        notifier=Notifier(desktop=settings.desktop_notifications, hook=settings.warning_hook or None),
+    )
+
+
+async def _run(args: argparse.Namespace, settings: BeaconSettings) -> int:
+    if args.command == "purge" and args.all:
+        if not args.yes:
+            raise SettingsError("purge --all deletes every key and sighting: add --yes to confirm")
+        shutil.rmtree(settings.state_dir, ignore_errors=True)
+        if settings.key_file:
+            settings.key_file.unlink(missing_ok=True)
+        print(f"deleted {settings.state_dir}")
+        return 0
+    store = _store(settings)
+    try:
+        if args.command == "run":
+            return await _daemon(settings, store, args.radio or settings.radio)
+        if args.command == "status":
+            return _status(store, args.json)
+        if args.command == "sync":
+            report = await _syncer(settings, store).sync(SystemClock().now())
+            print(f"{report.files} new files, {report.keys} keys, {report.matches} matches")
+            for line in report.rejected:
+                print(f"rejected {line}", file=sys.stderr)
+            return 0
+        if args.command == "purge":
+            removed = store.purge(SystemClock().now())
+            print("removed " + ", ".join(f"{n} {what}" for what, n in removed.items()))
+            return 0
+        if args.command == "report":
+            return await _report(args, settings, store)
+    finally:
+        store.close()
+    raise AssertionError(args.command)
+
+
+def _consent(yes: bool) -> Any:
+    def ask(past: list[UploadKey], test: dict[str, Any]) -> bool:
+        print("These keys of yours will be uploaded (never the IDs you heard):")
+        for key in past:
+            day = datetime.fromtimestamp(key.rolling_start_number * 600, UTC).date()
+            print(f"  the key of {day}")
+        print("  today's key, up to now (a new key takes over at once)")
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise ReportError("no terminal to ask for consent: run with --yes to agree")
+        return input("Upload them? [y/N] ").strip().lower() in ("y", "yes")
+
+    return ask
+
+
+async def _report(args: argparse.Namespace, settings: BeaconSettings, store: BeaconStore) -> int:
+    schedule = KeySchedule(store, rng=random.Random())
+    now = SystemClock().now()
+    if args.to_file:
+        reporter = Reporter(store, schedule, server_url=settings.server_url or "https://localhost/")
+        keys = reporter.keys_for_file(now, args.onset, _consent(args.yes))
+        args.to_file.write_text(keyfile.dump(keys))
+        print(f"wrote {len(keys)} keys to {args.to_file}; or show this QR code to the official:")
+        try:
+            import segno
+
+            segno.make(keyfile.dump_qr(keys), error="l").terminal(compact=True)
+        except ImportError:
+            print(keyfile.dump_qr(keys))
+        return 0
+    if not settings.server_url:
+        raise SettingsError("server_url is not set (BLUEZONE_BEACON_SERVER_URL or the config file)")
+    reporter = Reporter(
+        store, schedule, server_url=settings.server_url, health_authority_id=settings.health_authority_id
+    )
+    outcome = await reporter.report(args.code, consent=_consent(args.yes), now=now)
+    print(f"uploaded {outcome.inserted} of {len(outcome.keys)} keys. Thank you.")
+    for warning in outcome.warnings:
+        print(f"server: {warning}")
+    return 0
+
+
+def _status(store: BeaconStore, as_json: bool) -> int:
+    counts = store.counts()
+    warnings = [w for w in store.warnings() if w["withdrawn"] is None]
+    uploads = [{"id": i, "created": c, "state": s} for i, c, s, _ in store.uploads()]
+    info = {"counts": counts, "warnings": warnings, "uploads": uploads}
+    if as_json:
+        print(json.dumps(info))
+        return 0
+    print(f"own keys: {counts['teks']}; scan windows: {counts['scans']}; sightings: {counts['sightings']}")
+    print(f"export files processed: {counts['files']}; matched sightings: {counts['matches']}")
+    if not warnings:
+        print("no close-contact warning")
+    for w in warnings:
+        day = datetime.fromtimestamp(w["day"] * 86_400, UTC).date()
+        minutes = w["weighted_minutes"]
+        print(f"WARNING: close contact with a confirmed case on {day} ({minutes:.0f} weighted minutes)")
+    for u in uploads:
+        print(f"upload {u['id']}: {u['state']}")
+    return 0
+
+
+async def _daemon(settings: BeaconSettings, store: BeaconStore, radio: str) -> int:
+    from beacon.daemon import Daemon
+    from beacon.radio import Advertiser, Scanner
+
+    if radio != "virtual":
+        raise SettingsError(
+            f"the {radio} radio backend is not available yet in this build: use --radio virtual"
+        )
+    import numpy as np
+
+    from beacon.radio.channel import Channel
+    from beacon.radio.virtual import VirtualAir
+
+    air = VirtualAir(Channel(), np.random.default_rng())
+    me = air.attach("self", (0.0, 0.0))
+    syncer = _syncer(settings, store) if settings.server_url else None
+    rng = random.Random()
+    daemon = Daemon(
+        schedule=KeySchedule(store, rng=rng),
+        store=store,
+        scanner=Scanner(me.scanner),
+        advertiser=Advertiser(me.advertiser),
+        syncer=syncer,
+        clock=SystemClock(),
+        rng=rng,
+        sync_interval_s=settings.sync_interval_minutes * 60,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    logging.getLogger("beacon").info("running on the %s radio; state in %s", radio, settings.state_dir)
+    await daemon.run(stop)
+    return 0

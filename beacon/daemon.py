@@ -1,0 +1,147 @@
+"""The daemon: rotate, advertise, scan in logical windows, store, sync, purge; one ``tick`` at a time.
+
+``Daemon(schedule, store, scanner, advertiser, syncer, clock)`` assembles parts built by the
+caller. ``tick()`` does whatever is due at the clock's time and ``run()`` loops over it, sleeping
+through the clock, so a test or the simulator steps many daemons through simulated days.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+
+from beacon.clock import Clock
+from beacon.radio import Advertiser, AdvertReport, Scanner
+from beacon.scans import SCAN_INTERVAL_S, ScanSchedule
+from beacon.schedule import KeySchedule
+from beacon.store import BeaconStore
+from beacon.sync import Syncer, SyncError, SyncReport
+from protocol.matching import Sighting
+
+__all__ = ["Daemon"]
+
+log = logging.getLogger("beacon")
+_DAY = 86_400.0
+
+
+@dataclass
+class _Window:
+    start: float
+    heard: dict[bytes, list[int]] = field(default_factory=dict)  # rpi → [rssi...]
+    aems: dict[bytes, bytes] = field(default_factory=dict)
+
+    def sightings(self) -> list[Sighting]:
+        return [
+            Sighting(rpi, self.aems[rpi], round(sum(r) / len(r)), self.start, max_rssi=max(r), count=len(r))
+            for rpi, r in self.heard.items()
+        ]
+
+
+class Daemon:
+    def __init__(
+        self,
+        *,
+        schedule: KeySchedule,
+        store: BeaconStore,
+        scanner: Scanner,
+        advertiser: Advertiser,
+        syncer: Syncer | None,
+        clock: Clock,
+        rng: random.Random,
+        sync_interval_s: float = 4 * 3600,
+    ) -> None:
+        self.schedule, self.store, self.scanner, self.advertiser = schedule, store, scanner, advertiser
+        self.syncer, self.clock, self.rng = syncer, clock, rng
+        self.scans = ScanSchedule(rng)
+        self.sync_interval_s = sync_interval_s
+        self.window: _Window | None = None
+        self.next_scan: float | None = None
+        self.next_sync: float | None = None
+        self.next_purge: float | None = None
+        self.last_sync: SyncReport | None = None
+        scanner.on_report(self._heard)
+
+    def _heard(self, report: AdvertReport) -> None:
+        window = self.window
+        if window is None or report.timestamp < window.start:
+            return  # before the first window: not part of any scan
+        window.heard.setdefault(report.rpi, []).append(report.rssi)
+        window.aems.setdefault(report.rpi, report.aem)
+
+    def flush(self) -> None:
+        """Commit the current window (one transaction) and forget it."""
+        if self.window is not None:
+            self.store.record_window(self.window.start, self.window.sightings())
+            self.window = None
+
+    async def start(self) -> None:
+        now = self.clock.now()
+        self.store.purge(now)
+        await self.scanner.start()
+        self.next_scan = self.scans.first(now)
+        self.next_sync = now + self.rng.uniform(0, min(self.sync_interval_s, 600))
+        self.next_purge = (now // _DAY + 1) * _DAY + self.rng.uniform(0, 3600)
+
+    async def stop(self) -> None:
+        self.flush()
+        await self.advertiser.stop()
+        await self.scanner.stop()
+
+    async def tick(self) -> None:
+        now = self.clock.now()
+        if self.next_scan is None:
+            await self.start()
+            assert self.next_scan is not None
+        if self.schedule.rotation_due(now):
+            advert = self.schedule.rotate(now)
+            await self.advertiser.advertise(advert.service_data)
+        if self.window is not None and now >= self.window.start + SCAN_INTERVAL_S:
+            self.flush()  # a continuous scanner that fell silent
+        while now >= self.next_scan:
+            self.flush()
+            self.window = _Window(self.next_scan)
+            await self.scanner.scan_window(self.next_scan)
+            if self.scanner.backend.windowed:
+                self.flush()
+            self.next_scan = self.scans.next(self.next_scan)
+        assert self.next_purge is not None and self.next_sync is not None
+        if now >= self.next_purge:
+            removed = self.store.purge(now)
+            log.info("retention: removed %s", {k: v for k, v in removed.items() if v})
+            self.next_purge += _DAY
+        if self.syncer is not None and now >= self.next_sync:
+            await self.sync_now(now)
+
+    async def sync_now(self, now: float) -> SyncReport | None:
+        assert self.syncer is not None
+        self.next_sync = now + self.sync_interval_s * self.rng.uniform(0.9, 1.1)
+        try:
+            self.last_sync = await self.syncer.sync(now)
+        except SyncError as exc:
+            log.warning("sync failed, will retry: %s", exc)
+            self.next_sync = now + min(self.sync_interval_s, 900)
+            return None
+        report = self.last_sync
+        log.info("sync: %d new files, %d keys, %d matches", report.files, report.keys, report.matches)
+        return report
+
+    def next_due(self) -> float:
+        times = [t for t in (self.next_scan, self.next_purge, self.next_sync) if t is not None]
+        if self.schedule.current is not None:
+            times.append(self.schedule.current.until)
+        return min(times) if times else self.clock.now()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until ``stop`` is set, sleeping through the clock between due times."""
+        try:
+            while not stop.is_set():
+                await self.tick()
+                sleeper = asyncio.ensure_future(self.clock.sleep_until(self.next_due()))
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (sleeper, stopper):
+                    task.cancel()
+        finally:
+            await self.stop()

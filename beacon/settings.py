@@ -1,0 +1,119 @@
+"""The beacon's settings: one TOML file plus ``BLUEZONE_BEACON_*`` environment variables.
+
+Plain dataclass and ``tomllib``: the daemon stays light (no pydantic, no numpy) on a Pi.
+
+    # beacon.toml
+    state_dir = "/var/lib/bluezone"
+    server_url = "https://tracer.example.vn/"
+    radio = "bluez"
+    warning_hook = "/usr/local/bin/on-warning"
+    [[pinned_keys]]            # the export verification key, distributed out of band
+    key_id = "452"
+    key_version = "v1"
+    pem_file = "/etc/bluezone/export-452-v1.pem"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from protocol.errors import ProtocolError
+from protocol.export import VerificationKey
+
+__all__ = ["BeaconSettings", "SettingsError"]
+
+ENV_PREFIX = "BLUEZONE_BEACON_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names it."""
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "bluezone"
+
+
+@dataclass(frozen=True)
+class BeaconSettings:
+    state_dir: Path = field(default_factory=_default_state_dir)
+    key_file: Path | None = None
+    """Where the key sealing the TEKs lives; default ``<state_dir>/tek.key``. Put it elsewhere
+    (another disk, a tmpfs filled at boot) to keep it apart from the database."""
+    server_url: str = ""
+    health_authority_id: str = "vn.bluezone"
+    radio: str = "virtual"
+    sync_interval_minutes: float = 240.0
+    desktop_notifications: bool = True
+    warning_hook: str = ""
+    pinned_keys: tuple[dict[str, str], ...] = ()
+
+    @classmethod
+    def load(cls, path: Path | None = None, env: dict[str, str] | None = None) -> BeaconSettings:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        path = path or (Path(env[ENV_PREFIX + "CONFIG"]) if ENV_PREFIX + "CONFIG" in env else None)
+        if path is not None:
+            try:
+                values.update(tomllib.loads(path.read_text()))
+            except FileNotFoundError:
+                raise SettingsError(f"config file {path} does not exist") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+        known = {f.name: f for f in fields(cls)}
+        for name in known:
+            if ENV_PREFIX + name.upper() in env:
+                values[name] = env[ENV_PREFIX + name.upper()]
+        unknown = set(values) - set(known)
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls()._with(values)
+
+    def _with(self, values: dict[str, Any]) -> BeaconSettings:
+        converted: dict[str, Any] = {}
+        for name, value in values.items():
+            try:
+                if name in ("state_dir", "key_file"):
+                    converted[name] = Path(value).expanduser() if value else None
+                elif name == "sync_interval_minutes":
+                    converted[name] = float(value)
+                elif name == "desktop_notifications":
+                    converted[name] = (
+                        value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+                    )
+                elif name == "pinned_keys":
+                    converted[name] = tuple(dict(item) for item in value)
+                else:
+                    converted[name] = str(value)
+            except (TypeError, ValueError):
+                raise SettingsError(f"setting {name} has an invalid value") from None
+        settings = replace(self, **converted)
+        if settings.state_dir is None:
+            settings = replace(settings, state_dir=_default_state_dir())
+        if settings.radio not in ("virtual", "bleak", "bluez"):
+            raise SettingsError("radio must be virtual, bleak or bluez")
+        if settings.sync_interval_minutes < 1:
+            raise SettingsError("sync_interval_minutes must be at least 1")
+        return settings
+
+    def verification_keys(self) -> list[VerificationKey]:
+        keys = []
+        for item in self.pinned_keys:
+            try:
+                pem = item.get("pem") or Path(item["pem_file"]).read_text()
+                keys.append(VerificationKey.from_pem(pem, item["key_id"], item["key_version"]))
+            except KeyError as exc:
+                raise SettingsError(
+                    f"a pinned key needs key_id, key_version and pem or pem_file (missing {exc})"
+                ) from None
+            except OSError as exc:
+                raise SettingsError(f"pinned key file cannot be read: {exc}") from None
+            except ProtocolError as exc:
+                raise SettingsError(
+                    f"pinned key {item.get('key_id')}-{item.get('key_version')}: {exc}"
+                ) from None
+        return keys

@@ -1,0 +1,156 @@
+"""Sync: follow the server's ``index.txt``, verify each new file with pinned keys, match, score, warn.
+
+* File names come from the index only: never parsed, never guessed; each new one is fetched,
+  hashed (a file seen under any name is processed once) and verified with the export keys
+  pinned in the beacon's settings (distributed out of band, never fetched from the server
+  being verified; any pinned key may verify, so keys can rotate).
+* Keys stream into :func:`protocol.matching.match`; matches are stored; the risk is recomputed
+  over every stored match, so keys of one case spread over several files add up.
+* A revised key that is revoked removes its matches; a warning whose day no longer qualifies
+  is withdrawn and the user told.
+* Plain HTTP is refused except on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+from beacon.store import BeaconStore
+from beacon.warn import Notice, Notifier
+from protocol.errors import ExportError
+from protocol.export import VerificationKey, open_export
+from protocol.matching import match
+from protocol.risk import DEFAULT_RISK_CONFIG, RiskConfig, daily_summaries, exposure_windows, is_close_contact
+
+__all__ = ["Fetch", "SyncError", "SyncReport", "Syncer", "check_server_url", "http_get"]
+
+log = logging.getLogger("beacon.sync")
+
+Fetch = Callable[[str], Awaitable[bytes]]
+MAX_INDEX_BYTES = 1 << 20
+MAX_FILE_BYTES = 64 << 20
+
+
+class SyncError(RuntimeError):
+    """The server could not be reached or answered something unusable; nothing was changed."""
+
+
+def check_server_url(url: str) -> str:
+    """``https://`` anywhere, ``http://`` only on loopback; returns the URL with a trailing slash."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise SyncError(f"server URL must be https://host/…, got {url!r}")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise SyncError("plain http is refused except on loopback (127.0.0.0/8, ::1, localhost): use https")
+    return url if url.endswith("/") else url + "/"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def http_get(url: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    def get() -> bytes:
+        request = urllib.request.Request(url, headers={"User-Agent": "bluezone-beacon"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            data = response.read(limit + 1)
+        if len(data) > limit:
+            raise SyncError(f"{url} is larger than {limit} bytes")
+        return bytes(data)
+
+    try:
+        return await asyncio.to_thread(get)
+    except urllib.error.HTTPError as exc:
+        raise SyncError(f"server answered {exc.code} for {urlsplit(url).path}") from None
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise SyncError(f"cannot reach the server: {getattr(exc, 'reason', exc)}") from None
+
+
+@dataclass
+class SyncReport:
+    files: int = 0
+    keys: int = 0
+    matches: int = 0
+    rejected: list[str] = field(default_factory=list)
+    warnings: list[Notice] = field(default_factory=list)
+
+
+class Syncer:
+    def __init__(
+        self,
+        store: BeaconStore,
+        *,
+        server_url: str,
+        pinned_keys: Sequence[VerificationKey],
+        notifier: Notifier,
+        risk: RiskConfig = DEFAULT_RISK_CONFIG,
+        fetch: Fetch = http_get,
+    ) -> None:
+        if not pinned_keys:
+            raise SyncError("no export verification key is pinned: add one to the beacon's settings")
+        self.store, self.notifier, self.risk, self.fetch = store, notifier, risk, fetch
+        self.exports_url = urljoin(check_server_url(server_url), "v1/exports/")
+        self.pinned = list(pinned_keys)
+
+    async def sync(self, now: float) -> SyncReport:
+        report = SyncReport()
+        index = (await self.fetch(urljoin(self.exports_url, "index.txt"))).decode("ascii", "replace")
+        names = [line.strip() for line in index.splitlines() if line.strip()]
+        sightings = None
+        for name in names:
+            if "/" in name or "\\" in name or name.startswith(".") or len(name) > 128:
+                report.rejected.append(f"{name[:40]!r}: not a plain file name")
+                continue
+            if self.store.file_seen(name=name):
+                continue
+            blob = await self.fetch(urljoin(self.exports_url, name))
+            digest = hashlib.sha256(blob).hexdigest()
+            if self.store.file_seen(sha256=digest):
+                continue
+            try:
+                reader = open_export(blob, self.pinned)
+                if sightings is None:
+                    sightings = self.store.sightings()
+                found = match(reader.keys(), sightings)
+                revised = list(reader.revised_keys())
+            except ExportError as exc:
+                report.rejected.append(f"{name}: {exc}")
+                log.error("export file %s rejected: %s", name, exc)
+                continue
+            self.store.record_file(digest, name, now, found, revised)
+            report.files += 1
+            report.keys += reader.key_count
+            report.matches += len(found)
+        report.warnings = await self.reassess(now)
+        return report
+
+    async def reassess(self, now: float) -> list[Notice]:
+        """Recompute the risk over every stored match; warn on new days, withdraw lost ones."""
+        windows = exposure_windows(
+            self.store.matches(), self.risk.mapping, scan_times=self.store.scan_times()
+        )
+        close = {s.day: s for s in daily_summaries(windows, self.risk) if is_close_contact(s, self.risk)}
+        notices = []
+        for day, summary in sorted(close.items()):
+            if self.store.set_warning(day, summary.weighted_minutes, now):
+                notices.append(Notice(day, summary.weighted_minutes))
+        for warning in self.store.warnings():
+            lost = warning["withdrawn"] is None and warning["day"] not in close
+            if lost and self.store.withdraw_warning(warning["day"], now):
+                notices.append(Notice(warning["day"], warning["weighted_minutes"], withdrawn=True))
+        for notice in notices:
+            await self.notifier.notify(notice)
+        return notices

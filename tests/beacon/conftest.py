@@ -1,0 +1,147 @@
+"""Fixtures: beacons on one virtual air with a simulated clock, and a real tracer server on loopback."""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import uvicorn
+
+from beacon.clock import SimClock
+from beacon.daemon import Daemon
+from beacon.radio import Advertiser, Scanner
+from beacon.radio.channel import Channel
+from beacon.radio.virtual import Position, VirtualAir, VirtualRadio
+from beacon.schedule import KeySchedule
+from beacon.store import BeaconStore
+from beacon.sync import Syncer
+from beacon.warn import Notifier
+from protocol.export import VerificationKey
+from tracer_server import migrate
+from tracer_server.app import create_app
+from tracer_server.clock import ManualClock
+from tracer_server.db import transaction
+from tracer_server.services.officials import create_official
+from tracer_server.settings import Settings
+
+DAY = 20_414  # 2025-11-21, a UTC day number
+T0 = DAY * 86_400.0
+
+
+@dataclass
+class Beacon:
+    name: str
+    radio: VirtualRadio
+    store: BeaconStore
+    schedule: KeySchedule
+    daemon: Daemon
+    notifier: Notifier
+
+
+@dataclass
+class World:
+    air: VirtualAir
+    clock: SimClock
+    tmp: Path
+    beacons: list[Beacon]
+
+    def add(self, name: str, position: Position, *, syncer: Any = None, seed: int = 0) -> Beacon:
+        radio = self.air.attach(name, position)
+        store = BeaconStore(self.tmp / name)
+        rng = random.Random(f"{name}/{seed}")
+        schedule = KeySchedule(store, rng=rng, tek_rng=rng.randbytes)
+        notifier = Notifier(desktop=False)
+        daemon = Daemon(
+            schedule=schedule,
+            store=store,
+            scanner=Scanner(radio.scanner),
+            advertiser=Advertiser(radio.advertiser),
+            syncer=syncer,
+            clock=self.clock,
+            rng=rng,
+        )
+        beacon = Beacon(name, radio, store, schedule, daemon, notifier)
+        self.beacons.append(beacon)
+        return beacon
+
+    async def run_until(self, end: float, step: float = 30.0) -> None:
+        """Step every daemon through simulated time."""
+        while self.clock.now() < end:
+            self.clock.set(min(end, self.clock.now() + step))
+            for beacon in self.beacons:
+                await beacon.daemon.tick()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(
+        VirtualAir(Channel(), np.random.default_rng(7), address_rng=random.Random(7).randbytes),
+        SimClock(T0),
+        tmp_path,
+        [],
+    )
+    yield w
+    for beacon in w.beacons:
+        beacon.store.close()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    clock: ManualClock
+    settings: Settings
+    app: Any
+    api_key: str
+
+    @property
+    def verification_key(self) -> VerificationKey:
+        key: VerificationKey = self.app.state.bluezone.keys.export_verification
+        return key
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A real tracer server (uvicorn, SQLite) on a loopback port, its clock set by the test."""
+    settings = Settings(data_dir=tmp_path / "server", export_min_keys=50, export_padding_range=5)
+    migrate.upgrade(settings)
+    clock = ManualClock(datetime.fromtimestamp(T0, UTC))
+    app = create_app(settings, clock=clock)
+    with transaction(app.state.bluezone.factory) as db:
+        _, api_key = create_official(
+            db=db, keys=app.state.bluezone.keys, name="Official", role="official", now=clock()
+        )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the tracer server did not start")
+        time.sleep(0.05)
+    yield LiveServer(f"http://127.0.0.1:{port}/", clock, settings, app, api_key)
+    server.should_exit = True
+    thread.join(10)
+
+
+def syncer_for(beacon_store: BeaconStore, server: LiveServer, notifier: Notifier) -> Syncer:
+    return Syncer(
+        beacon_store, server_url=server.url, pinned_keys=[server.verification_key], notifier=notifier
+    )

@@ -1,0 +1,73 @@
+"""Done-when of the beacon: two daemons near each other, one reports through a running tracer
+server, the export job publishes, the other syncs and is warned; a third far away is not."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from datetime import UTC, datetime
+
+from beacon.report import Reporter
+from tracer_server.services.export_job import run_export
+
+from .conftest import T0, LiveServer, World, syncer_for
+
+
+def _issue(server: LiveServer) -> str:
+    request = urllib.request.Request(
+        server.url + "api/issue",
+        data=json.dumps({"testType": "confirmed", "symptomDate": "2025-11-21", "tzOffset": 0}).encode(),
+        headers={"Content-Type": "application/json", "X-API-Key": server.api_key},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.loads(response.read())["code"])
+
+
+def test_near_beacon_is_warned_and_far_beacon_is_not(world: World, live_server: LiveServer) -> None:
+    async def scenario() -> None:
+        def bob_position(t: float) -> tuple[float, float]:
+            # Day D, 09:00-09:40: Bob sits a metre from Alice; otherwise he is 40 m away.
+            return (1.0, 0.0) if T0 + 9 * 3600 <= t < T0 + 9 * 3600 + 2400 else (0.0, 40.0)
+
+        alice = world.add("alice", (0.0, 0.0))
+        bob = world.add("bob", bob_position)
+        carol = world.add("carol", (150.0, 0.0))  # down the street all day
+        await world.run_until(T0 + 8 * 3600, step=600)
+        await world.run_until(T0 + 11 * 3600, step=30)
+        assert max(s.strongest_rssi for s in bob.store.sightings()) > -85
+
+        # D+1, 08:00: Alice tests positive; an official issues a code; she reports.
+        world.clock.set(T0 + 86_400 + 8 * 3600)
+        live_server.clock.now = datetime.fromtimestamp(world.clock.now(), UTC)
+        code = await asyncio.to_thread(_issue, live_server)
+        reporter = Reporter(alice.store, alice.schedule, server_url=live_server.url)
+        outcome = await reporter.report(code, consent=lambda keys, test: True, now=world.clock.now())
+        assert outcome.inserted >= 1 and outcome.revision_token
+        assert [u[2] for u in alice.store.uploads()] == ["published"]
+
+        # The export window closes; the job publishes.
+        state = live_server.app.state.bluezone
+        report = run_export(
+            factory=state.factory,
+            settings=live_server.settings,
+            storage=state.storage,
+            signing_keys=[state.keys.export_signing],
+            now=live_server.clock(),
+            close_window=True,
+        )
+        assert report.keys >= 1
+
+        for beacon in (bob, carol):
+            syncer = syncer_for(beacon.store, live_server, beacon.notifier)
+            result = await syncer.sync(world.clock.now())
+            assert result.files == len(report.files or []) and not result.rejected
+
+        assert [n.withdrawn for n in bob.notifier.sent] == [False]
+        assert bob.notifier.sent[0].day == int(T0 // 86_400)
+        assert bob.notifier.sent[0].weighted_minutes > 15
+        assert carol.notifier.sent == []
+        assert bob.store.warnings()[0]["withdrawn"] is None
+
+    asyncio.run(scenario())
