@@ -324,41 +324,47 @@ def _weightings() -> list[tuple[tuple[int, int, int], tuple[float, float, float,
     ]
 
 
+F1_TOLERANCE = 0.01
+
+
 def tune(samples: Sequence[PairSample]) -> tuple[RiskConfig, Metrics]:
-    """The grid configuration with the best F1 on ``samples``; ties go to the earlier grid point.
+    """The grid configuration chosen on ``samples``.
 
     The grid: bucket on typical or min attenuation; T0 50–68 dB, gaps of 2–8 dB; twelve weight
-    shapes, never heavier when farther; 15 weighted minutes a day, the officials' rule. Report-type and
-    infectiousness weights stay 1 and the minimum window score 0.
+    shapes, never heavier when farther; 15 weighted minutes a day, the officials' rule.
+    Report-type and infectiousness weights stay 1 and the minimum window score 0.
+
+    The choice: among the configurations within ``F1_TOLERANCE`` of the best F1, the one whose
+    farthest weighted attenuation is lowest, then the best F1, then the earliest. The scenarios
+    last 30 minutes, so they cannot show what hours at a distance add up to; a bucket that
+    weighs 76 dB would make a working day ten metres away a close contact.
     """
     truth = np.array([s.close for s in samples])[:, None]
     weightings = _weightings()
     att = np.arange(_ATT_LO, _ATT_HI + 1)
-    best: tuple[float, RiskConfig] | None = None
+    configs = [RiskConfig(t, w) for t, w in weightings]
+    weights = np.array([[c.bucket_weight(int(a)) for a in att] for c in configs], dtype=np.float32).T
+    reach = np.array([max((int(a) for a in att if c.bucket_weight(int(a)) > 0), default=0) for c in configs])
+    candidates: list[tuple[float, int, int, str, float]] = []  # (f1, reach, index, kind, minutes)
     for kind in _KINDS:
-        weights = np.array(
-            [[RiskConfig(t, w).bucket_weight(int(a)) for a in att] for t, w in weightings], dtype=np.float32
-        ).T
         scores = _histograms(samples, kind) @ weights  # weighted seconds, (samples, weightings)
         for minutes in _GRID_MINUTES:
             predicted = scores >= minutes * 60
             tp = (predicted & truth).sum(axis=0)
             wrong = (predicted != truth).sum(axis=0)  # fp + fn
             f1 = 2 * tp / np.maximum(2 * tp + wrong, 1)
-            i = int(np.argmax(f1))
-            if best is None or f1[i] > best[0]:
-                thresholds, bucket_weights = weightings[i]
-                best = (
-                    float(f1[i]),
-                    RiskConfig(
-                        thresholds,
-                        bucket_weights,
-                        threshold_weighted_minutes=minutes,
-                        bucket_attenuation=kind,  # type: ignore[arg-type]
-                    ),
-                )
-    assert best is not None
-    return best[1], evaluate(gaen_decision(best[1]), samples)
+            candidates += [(float(f1[i]), int(reach[i]), i, kind, minutes) for i in range(len(configs))]
+    best_f1 = max(c[0] for c in candidates)
+    near_best = [c for c in candidates if c[0] >= best_f1 - F1_TOLERANCE]
+    _, _, index, kind, minutes = min(near_best, key=lambda c: (c[1], -c[0], c[2]))
+    thresholds, bucket_weights = weightings[index]
+    chosen = RiskConfig(
+        thresholds,
+        bucket_weights,
+        threshold_weighted_minutes=minutes,
+        bucket_attenuation=kind,  # type: ignore[arg-type]
+    )
+    return chosen, evaluate(gaen_decision(chosen), samples)
 
 
 def cross_validate(samples: Sequence[PairSample]) -> Metrics:
