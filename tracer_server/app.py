@@ -20,11 +20,12 @@ from tracer_server.api.deps import AppState
 from tracer_server.clock import Clock, DemoClock, system_clock
 from tracer_server.db import make_engine, make_sessionmaker
 from tracer_server.errors import ServerError, UnparsableRequest, error_body
+from tracer_server.middleware import AccessLog, BodyLimit, Chaff
 from tracer_server.secrets_store import load_or_create_keys
 from tracer_server.services.certificates import authorities
 from tracer_server.services.cleanup import run_cleanup
-from tracer_server.services.codes import AttemptLimiter
 from tracer_server.services.export_job import LockBusy, run_export
+from tracer_server.services.ratelimit import MemoryLimiter, RedisLimiter
 from tracer_server.settings import Settings
 from tracer_server.storage import ExportStorage, LocalDirectoryStorage
 
@@ -57,7 +58,11 @@ def create_app(
         clock=clock,
         storage=storage or LocalDirectoryStorage(settings.exports_dir),
         authorities=authorities(settings, keys),
-        limiter=AttemptLimiter(settings.verify_attempts_per_minute, clock),
+        limiter=(
+            RedisLimiter(settings.redis_url, settings.verify_attempts_per_minute, clock)
+            if settings.redis_url
+            else MemoryLimiter(settings.verify_attempts_per_minute, clock)
+        ),
     )
 
     @contextlib.asynccontextmanager
@@ -79,6 +84,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.bluezone = state
+    # Outermost first on the way in: the access log, chaff (timed from arrival), the body cap.
+    app.add_middleware(BodyLimit)
+    app.add_middleware(Chaff)
+    app.add_middleware(AccessLog)
     app.include_router(officials_api.router)
     app.include_router(verification_api.router)
     app.include_router(keys_api.router)

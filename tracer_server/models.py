@@ -119,6 +119,11 @@ class Exposure(Base):
     health_authority: Mapped[str] = mapped_column(String(64))
     traveler: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(index=True)
+    # A revision (likely → confirmed, likely or self-report → revoked), at most one per key;
+    # ``revised_at`` (hour) decides which export lists the key again in ``revised_keys``.
+    revised_report_type: Mapped[int | None] = mapped_column(SmallInteger)
+    revised_days_since_onset: Mapped[int | None] = mapped_column(SmallInteger)
+    revised_at: Mapped[datetime | None] = mapped_column(index=True)
 
     __table_args__ = (Index("ix_exposures_rolling_start", "rolling_start"),)
 

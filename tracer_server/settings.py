@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     """Database (by default), signing keys and export files live here."""
     database_url: str | None = None
     """SQLAlchemy URL; default ``sqlite:///<data_dir>/tracer.db``."""
+    redis_url: str | None = None
+    """Shared rate limits across server processes (e.g. ``redis://127.0.0.1:6379/0``)."""
 
     # Exports: region, signing key identity, batching, padding, files.
     region: str = "VN"

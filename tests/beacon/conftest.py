@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -145,3 +147,40 @@ def syncer_for(beacon_store: BeaconStore, server: LiveServer, notifier: Notifier
     return Syncer(
         beacon_store, server_url=server.url, pinned_keys=[server.verification_key], notifier=notifier
     )
+
+
+# ---- helpers added for the beacon unit tests ---------------------------------------------------
+
+
+def dead_url() -> str:
+    """An http URL on a loopback port nothing listens on: a server that is down."""
+    return f"http://127.0.0.1:{_free_port()}/"
+
+
+def set_server_time(server: LiveServer, when: float) -> None:
+    server.clock.now = datetime.fromtimestamp(when, UTC)
+
+
+def issue_code(server: LiveServer, **fields: Any) -> dict[str, Any]:
+    """An official issues a code (``POST /api/issue``); the answer holds ``code`` and ``longCode``."""
+    body = {"testType": "confirmed", "tzOffset": 0, **fields}
+    request = urllib.request.Request(
+        server.url + "api/issue",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "X-API-Key": server.api_key},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+def published_keys(server: LiveServer) -> dict[bytes, tuple[int, int]]:
+    """What the server stored: key → (rolling start, rolling period)."""
+    from sqlalchemy import select
+
+    from tracer_server.models import Exposure
+
+    with transaction(server.app.state.bluezone.factory) as db:
+        rows = db.execute(select(Exposure.key_data, Exposure.rolling_start, Exposure.rolling_period))
+        return {bytes(key): (start, period) for key, start, period in rows}

@@ -10,9 +10,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from tracer_server.models import AuditEntry, VerificationCode
+from tracer_server.db import transaction
+from tracer_server.models import AuditEntry, Official, VerificationCode
 
 from .conftest import Server, issue
 
@@ -44,6 +45,12 @@ def test_issue_without_an_api_key_is_unauthorized(server: Server) -> None:
 def test_issue_with_an_unknown_api_key_is_unauthorized(server: Server) -> None:
     response = post_issue(server, {"testType": "confirmed"}, api_key="bz_not-a-real-key")
     assert_error(response, 401, "unauthorized")
+
+
+def test_a_disabled_officials_key_is_unauthorized(server: Server) -> None:
+    with transaction(server.state.factory) as db:
+        db.execute(update(Official).values(disabled=True))
+    assert_error(post_issue(server, {"testType": "confirmed"}), 401, "unauthorized")
 
 
 def test_authentication_is_checked_before_the_body_is_parsed(server: Server) -> None:
@@ -86,17 +93,19 @@ def test_every_code_is_different(server: Server) -> None:
     assert first["code"] != second["code"] and first["longCode"] != second["longCode"]
 
 
-@pytest.mark.parametrize("test_type", ["confirmed", "likely", "negative", "user-report"])
-def test_every_gaen_test_type_can_be_issued(server: Server, test_type: str) -> None:
-    assert issue(server, testType=test_type)["code"]
+def test_every_gaen_test_type_can_be_issued(server: Server, subtests: pytest.Subtests) -> None:
+    for test_type in ("confirmed", "likely", "negative", "user-report"):
+        with subtests.test(test_type=test_type):
+            assert issue(server, testType=test_type)["code"]
 
 
 # ---- validation ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("test_type", ["positive", "CONFIRMED", "", "confirmed "])
-def test_unknown_test_type_is_rejected(server: Server, test_type: str) -> None:
-    assert_error(post_issue(server, {"testType": test_type}), 400, "invalid_test_type")
+def test_unknown_test_type_is_rejected(server: Server, subtests: pytest.Subtests) -> None:
+    for test_type in ("positive", "CONFIRMED", "", "confirmed "):
+        with subtests.test(test_type=test_type):
+            assert_error(post_issue(server, {"testType": test_type}), 400, "invalid_test_type")
 
 
 @pytest.mark.parametrize("field", ["symptomDate", "testDate"])
@@ -126,53 +135,43 @@ def test_a_date_28_days_ago_is_accepted_and_29_days_ago_rejected(server: Server)
     assert_error(post_issue(server, {"testType": "confirmed", "testDate": "2025-10-24"}), 400, "invalid_date")
 
 
-@pytest.mark.parametrize("offset", [-721, 841, 10**12])
-def test_an_impossible_timezone_offset_is_rejected(server: Server, offset: int) -> None:
-    response = post_issue(server, {"testType": "confirmed", "symptomDate": "2025-11-20", "tzOffset": offset})
-    assert_error(response, 400, "invalid_date")
+def test_an_impossible_timezone_offset_is_rejected(server: Server, subtests: pytest.Subtests) -> None:
+    for offset in (-721, 841, 10**12):
+        with subtests.test(offset=offset):
+            body = {"testType": "confirmed", "symptomDate": "2025-11-20", "tzOffset": offset}
+            assert_error(post_issue(server, body), 400, "invalid_date")
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"testType": "confirmed", "symptomDate": "2025-13-45"},
-        {"testType": "confirmed", "symptomDate": "20/11/2025"},
-        {"testType": "confirmed", "testDate": "yesterday"},
-        {"testType": "confirmed", "symptomDate": 12},
-        {"testType": "confirmed", "tzOffset": "UTC+7"},
-        {"symptomDate": "2025-11-20"},
-        {"testType": ["confirmed"]},
-        [],
-        "confirmed",
-        None,
-    ],
-    ids=[
-        "month-13",
-        "day-first",
-        "word",
-        "number",
-        "tz-string",
-        "no-test-type",
-        "list-test-type",
-        "array-body",
-        "string-body",
-        "null-body",
-    ],
-)
-def test_an_unparsable_request_is_a_400_json_error(server: Server, body: Any) -> None:
-    response = post_issue(server, body)
-    assert_error(response, 400, "unparsable_request")
+UNPARSABLE: dict[str, Any] = {
+    "month-13": {"testType": "confirmed", "symptomDate": "2025-13-45"},
+    "day-first": {"testType": "confirmed", "symptomDate": "20/11/2025"},
+    "word": {"testType": "confirmed", "testDate": "yesterday"},
+    "number": {"testType": "confirmed", "symptomDate": 12},
+    "tz-string": {"testType": "confirmed", "tzOffset": "UTC+7"},
+    "no-test-type": {"symptomDate": "2025-11-20"},
+    "list-test-type": {"testType": ["confirmed"]},
+    "array-body": [],
+    "string-body": "confirmed",
+    "null-body": None,
+}
 
 
-@pytest.mark.parametrize("raw", [b"{", b"not json", b'{"testType": "confirmed"} trailing', b"\xff\xfe"])
-def test_a_body_that_is_not_json_is_a_400_json_error(server: Server, raw: bytes) -> None:
-    response = server.client.post(
-        "/api/issue",
-        content=raw,
-        headers={"X-API-Key": server.api_key, "Content-Type": "application/json"},
-    )
-    assert response.status_code == 400, response.text
-    assert response.json()["errorCode"] in {"unparsable_request", "bad_request"}
+def test_an_unparsable_request_is_a_400_json_error(server: Server, subtests: pytest.Subtests) -> None:
+    for name, body in UNPARSABLE.items():
+        with subtests.test(name):
+            assert_error(post_issue(server, body), 400, "unparsable_request")
+
+
+def test_a_body_that_is_not_json_is_a_400_json_error(server: Server, subtests: pytest.Subtests) -> None:
+    for raw in (b"{", b"not json", b'{"testType": "confirmed"} trailing', b"\xff\xfe"):
+        with subtests.test(raw=raw):
+            response = server.client.post(
+                "/api/issue",
+                content=raw,
+                headers={"X-API-Key": server.api_key, "Content-Type": "application/json"},
+            )
+            assert response.status_code == 400, response.text
+            assert response.json()["errorCode"] in {"unparsable_request", "bad_request"}
 
 
 def test_a_rejected_request_issues_no_code(server: Server) -> None:

@@ -14,8 +14,8 @@ from tracer_server.clock import Clock
 from tracer_server.models import Official
 from tracer_server.secrets_store import ServerKeys
 from tracer_server.services.certificates import Authority
-from tracer_server.services.codes import AttemptLimiter
 from tracer_server.services.officials import authenticate
+from tracer_server.services.ratelimit import Limiter, client_identifier
 from tracer_server.settings import Settings
 from tracer_server.storage import ExportStorage
 
@@ -37,7 +37,7 @@ class AppState:
     clock: Clock
     storage: ExportStorage
     authorities: dict[str, Authority]
-    limiter: AttemptLimiter
+    limiter: Limiter
 
 
 def _state(request: Request) -> AppState:
@@ -72,9 +72,10 @@ CurrentOfficial = Annotated[Official, Depends(_official)]
 
 
 def _client_id(request: Request, state: StateDep) -> bytes:
-    """The caller's address, HMAC'd at once: rate limits need an identifier, logs need none."""
+    """The caller's address, HMAC'd at once under a daily key: rate limits need an identifier,
+    logs need none."""
     host = request.client.host if request.client else "unknown"
-    return state.keys.digest("client:" + host)
+    return client_identifier(state.keys, host, state.clock())
 
 
 ClientId = Annotated[bytes, Depends(_client_id)]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from tracer_server.api.deps import DbDep, NowDep, StateDep
 from tracer_server.errors import NotFound
+from tracer_server.middleware import response_padding
 from tracer_server.schemas import PublishRequest, PublishResponse
 from tracer_server.services.publish import publish_keys
 from tracer_server.storage import valid_export_name
@@ -34,6 +35,7 @@ def publish(body: PublishRequest, db: DbDep, state: StateDep, now: NowDep) -> Pu
         insertedExposures=outcome.inserted,
         code="partial_failure" if outcome.partial else "",
         warnings=outcome.warnings,
+        padding=response_padding(),
     )
 
 

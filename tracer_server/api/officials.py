@@ -8,6 +8,7 @@ from email.utils import format_datetime
 from fastapi import APIRouter
 
 from tracer_server.api.deps import CurrentOfficial, DbDep, NowDep, StateDep
+from tracer_server.middleware import response_padding
 from tracer_server.schemas import IssueRequest, IssueResponse
 from tracer_server.services.codes import issue_code
 
@@ -43,4 +44,5 @@ def issue(
         longCode=issued.long_code,
         longExpiresAt=_http_date(issued.long_expires_at),
         longExpiresAtTimestamp=int(issued.long_expires_at.timestamp()),
+        padding=response_padding(),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tracer_server.api.deps import ClientId, DbDep, NowDep, StateDep
+from tracer_server.middleware import response_padding
 from tracer_server.schemas import CertificateRequest, CertificateResponse, VerifyRequest, VerifyResponse
 from tracer_server.services.certificates import issue_certificate
 from tracer_server.services.codes import redeem_code
@@ -24,6 +25,7 @@ def verify(body: VerifyRequest, db: DbDep, state: StateDep, now: NowDep, client:
         symptomDate=redeemed.symptom_date.isoformat() if redeemed.symptom_date else None,
         testDate=redeemed.test_date.isoformat() if redeemed.test_date else None,
         token=redeemed.token,
+        padding=response_padding(),
     )
 
 
@@ -36,4 +38,4 @@ def certificate(
     cert = issue_certificate(
         db=db, keys=state.keys, settings=state.settings, token=body.token, ekeyhmac=body.ekeyhmac, now=now
     )
-    return CertificateResponse(certificate=cert)
+    return CertificateResponse(certificate=cert, padding=response_padding())

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -28,7 +26,6 @@ from tracer_server.errors import (
     InvalidDate,
     InvalidTestType,
     QuotaExceeded,
-    RateLimited,
     TokenExpired,
     TokenInvalid,
 )
@@ -39,7 +36,6 @@ from tracer_server.settings import Settings
 
 __all__ = [
     "TEST_TYPES",
-    "AttemptLimiter",
     "IssuedCode",
     "RedeemedCode",
     "issue_code",
@@ -249,25 +245,3 @@ def _sign(keys: ServerKeys, settings: Settings, claims: dict[str, Any]) -> str:
     return jwt.encode(
         claims, keys.certificate_private, algorithm="ES256", headers={"kid": settings.certificate_key_id}
     )
-
-
-class AttemptLimiter:
-    """At most ``limit`` attempts per identifier per minute, in this process (sliding window).
-
-    Identifiers arrive already HMAC'd: no address is kept in memory either.
-    """
-
-    def __init__(self, limit: int, clock: Callable[[], datetime]) -> None:
-        self._limit, self._clock = limit, clock
-        self._seen: dict[bytes, deque[float]] = {}
-
-    def check(self, identifier: bytes) -> None:
-        now = self._clock().astimezone(UTC).timestamp()
-        window = self._seen.setdefault(identifier, deque())
-        while window and window[0] <= now - 60:
-            window.popleft()
-        if len(window) >= self._limit:
-            raise RateLimited("too many attempts: wait a minute and try again")
-        window.append(now)
-        if len(self._seen) > 100_000:  # forget idle clients rather than grow without bound
-            self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - 60}

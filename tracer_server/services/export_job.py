@@ -21,14 +21,16 @@ that hides who uploaded together.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.export import DiagnosisKey, SigningKey, write_export
@@ -160,56 +162,88 @@ def _export_batch(
     rng: Callable[[int], bytes],
 ) -> tuple[list[str], int, int]:
     start, end = as_utc(batch.start), as_utc(batch.end)
+    in_window = (Exposure.created_at >= start) & (Exposure.created_at < end)
     with transaction(factory) as db:
-        real = db.scalars(
-            select(Exposure).where(Exposure.created_at >= start, Exposure.created_at < end)
-        ).all()
+        real_count = db.scalar(select(func.count()).select_from(Exposure).where(in_window)) or 0
+        revised = [
+            _diagnosis_key(row, revised=True)
+            for row in db.scalars(
+                select(Exposure)
+                .where(Exposure.revised_at >= start, Exposure.revised_at < end)
+                .order_by(Exposure.key_data)
+            )
+        ]
         padding = db.scalars(select(PaddingKey).where(PaddingKey.batch_id == batch.id)).all()
-        if real and not padding and len(real) < settings.export_min_keys:
-            padding = _make_padding(batch.id, real, settings, rng)
+        if real_count and not padding and real_count < settings.export_min_keys:
+            padding = _make_padding(
+                batch.id, db.scalars(select(Exposure).where(in_window)).all(), settings, rng
+            )
             db.add_all(padding)
-    keys = sorted(
-        [_diagnosis_key(r) for r in real] + [_diagnosis_key(p) for p in padding], key=lambda k: k.key_data
-    )
+    start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
+    chunk = settings.export_max_keys_per_file
+    total = real_count + len(padding)
+    count = max(1, -(-total // chunk)) if total or revised else 0
     names: list[str] = []
     files: list[ExportFile] = []
-    chunk = settings.export_max_keys_per_file
-    start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
-    real_keys = {r.key_data for r in real}
-    for number, offset in enumerate(range(0, len(keys), chunk), start=1):
-        part = keys[offset : offset + chunk]
-        # Each file of a split window is batch 1 of 1 with its own end timestamp (GENS: clients
-        # choke on multi-file batches), so (start, end, batch) stays unique in the index.
-        file_end = end_ts + number - 1
-        blob = write_export(
-            part,
-            start_timestamp=start_ts,
-            end_timestamp=file_end,
-            region=settings.region,
-            signing_keys=signing_keys,
-        )
-        name = f"{start_ts}-{file_end}-{number:05d}.zip"
-        storage.put(name, blob)
-        real_in = sum(1 for k in part if k.key_data in real_keys)
-        files.append(
-            ExportFile(
-                name=name,
-                batch_id=batch.id,
-                sha256=hashlib.sha256(blob).hexdigest(),
-                key_count=len(part),
-                real_key_count=real_in,
+    with factory() as db:
+        keys = _sorted_keys(db, in_window, padding)
+        for number in range(1, count + 1):
+            part = list(itertools.islice(keys, chunk))
+            # Each file of a split window is batch 1 of 1 with its own end timestamp (GENS: clients
+            # choke on multi-file batches), so (start, end, batch) stays unique in the index.
+            # Revised keys go in the first file only, and are never padded.
+            file_end = end_ts + number - 1
+            blob = write_export(
+                part,
+                start_timestamp=start_ts,
                 end_timestamp=file_end,
-                created_at=now,
+                region=settings.region,
+                signing_keys=signing_keys,
+                revised_keys=revised if number == 1 else (),
             )
-        )
-        names.append(name)
+            name = f"{start_ts}-{file_end}-{number:05d}.zip"
+            storage.put(name, blob)
+            padded = {p.key_data for p in padding}
+            files.append(
+                ExportFile(
+                    name=name,
+                    batch_id=batch.id,
+                    sha256=hashlib.sha256(blob).hexdigest(),
+                    key_count=len(part),
+                    real_key_count=sum(1 for k in part if k.key_data not in padded),
+                    end_timestamp=file_end,
+                    created_at=now,
+                )
+            )
+            names.append(name)
     with transaction(factory) as db:
         db.execute(delete(ExportFile).where(ExportFile.batch_id == batch.id))  # a re-run replaces its rows
         db.add_all(files)
         db.execute(
             update(ExportBatch).where(ExportBatch.id == batch.id).values(status="complete", completed_at=now)
         )
-    return names, len(real), len(padding)
+    return names, real_count, len(padding)
+
+
+def _sorted_keys(db: Session, in_window: Any, padding: Sequence[PaddingKey]) -> Iterator[DiagnosisKey]:
+    """The window's keys sorted by their bytes, streamed from the database (a million keys never
+    sit in memory as rows); a padded batch is small and is merged in memory."""
+    columns = (
+        Exposure.key_data,
+        Exposure.rolling_start,
+        Exposure.rolling_period,
+        Exposure.transmission_risk,
+        Exposure.report_type,
+        Exposure.days_since_onset,
+    )
+    rows = db.execute(
+        select(*columns).where(in_window).order_by(Exposure.key_data).execution_options(yield_per=20_000)
+    )
+    real = (DiagnosisKey(bytes(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows)
+    if not padding:
+        yield from real
+        return
+    yield from sorted([*real, *(_diagnosis_key(p) for p in padding)], key=lambda k: k.key_data)
 
 
 def _make_padding(
@@ -231,7 +265,17 @@ def _make_padding(
     ]
 
 
-def _diagnosis_key(row: Exposure | PaddingKey) -> DiagnosisKey:
+def _diagnosis_key(row: Exposure | PaddingKey, *, revised: bool = False) -> DiagnosisKey:
+    if revised:
+        assert isinstance(row, Exposure) and row.revised_report_type is not None
+        return DiagnosisKey(
+            row.key_data,
+            row.rolling_start,
+            row.rolling_period,
+            row.transmission_risk,
+            row.revised_report_type,
+            row.revised_days_since_onset,
+        )
     return DiagnosisKey(
         key_data=row.key_data,
         rolling_start_interval_number=row.rolling_start,

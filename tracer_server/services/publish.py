@@ -12,6 +12,9 @@ Google's key server rules (``docs/tek_validation.md``; ``shared/spec/gaen.md`` �
 * report type comes from the certificate only: confirmed → CONFIRMED_TEST, likely →
   CONFIRMED_CLINICAL_DIAGNOSIS, user-report → SELF_REPORT; negative is a revocation and stores
   nothing new;
+* a key published before is revised only with the revision token of its upload, once, and only
+  likely → confirmed, likely → revoked or self-report → revoked; the revised key is listed again
+  in ``revised_keys`` of the next export (``services/revision.py``);
 * transmission risk 0 is backfilled from the report type (2, 4, 5; 6 for negative);
 * days since onset = key's UTC day − onset's UTC day, the onset being the request's
   ``symptomOnsetInterval`` when plausible (in the last 28 days), else the certificate's symptom
@@ -24,14 +27,11 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
-import json
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,10 +39,12 @@ from protocol.errors import KeyMaterialError
 from protocol.export import ReportType
 from protocol.keys import EN_INTERVAL_SECONDS, TEK_ROLLING_PERIOD, en_interval_number
 from protocol.publish import UploadKey, tek_hmac
+from tracer_server.db import as_utc
 from tracer_server.errors import CertificateInvalid, KeysRejected
-from tracer_server.models import Exposure, UsedCertificate
+from tracer_server.models import ExportBatch, Exposure, UsedCertificate
 from tracer_server.secrets_store import ServerKeys
 from tracer_server.services.certificates import Authority, verify_certificate
+from tracer_server.services.revision import ALLOWED_TRANSITIONS, open_token, seal_token
 from tracer_server.settings import Settings
 
 __all__ = ["REPORT_TYPES", "PublishOutcome", "publish_keys"]
@@ -62,7 +64,6 @@ _BACKFILL_RISK = {
 _DEFAULT_ONSET_DAYS_AGO = 4
 _MAX_ONSET_REPORT_DAYS = 28
 _MAX_DAYS_FROM_ONSET = 14
-_REVISION_TOKEN_MIN_BYTES = 256  # padded so its size does not tell how many keys it covers
 
 
 @dataclass
@@ -70,6 +71,7 @@ class PublishOutcome:
     inserted: int
     warnings: list[str] = field(default_factory=list)
     revision_token: str = ""
+    revised: int = 0
 
     @property
     def partial(self) -> bool:
@@ -131,20 +133,48 @@ def publish_keys(
             db.add(UsedCertificate(jti=claims.jti, expires_at=claims.expires_at))
     except IntegrityError:
         raise CertificateInvalid("this certificate has already been used") from None
-    if report_type == ReportType.REVOKED:
-        return PublishOutcome(0, [*warnings, "negative test: keys are revoked, none stored"])
+    token_text = str(body.get("revisionToken") or "")
+    covered = open_token(keys.revision_key, token_text) if token_text else set()
 
-    rows = []
+    authority = str(body.get("healthAuthorityID") or settings.health_authority_id)
+    existing = {
+        row.key_data: row
+        for row in db.scalars(select(Exposure).where(Exposure.key_data.in_([k.key_data for _, k in valid])))
+    } if valid else {}  # fmt: skip
+    rows, revised = [], 0
+    # Never into a window already exported (``--close-window`` closes the current hour early).
+    exported_until = db.scalar(select(func.max(ExportBatch.end)))
+    floor = as_utc(exported_until) if exported_until is not None else None
+    seen: set[bytes] = set()
     for index, key in valid:
+        if key.key_data in seen:
+            warnings.append(f"key {index}: the same key is listed twice")
+            continue
+        seen.add(key.key_data)
         days = key.rolling_start_number // TEK_ROLLING_PERIOD - onset // TEK_ROLLING_PERIOD
         if abs(days) > _MAX_DAYS_FROM_ONSET:
             warnings.append(f"key {index}: {days} days from symptom onset, outside -14..14")
+            continue
+        old = existing.get(key.key_data)
+        if old is not None:
+            problem = _revise(old, key.key_data in covered, bool(token_text), report_type, days, now)
+            if problem:
+                warnings.append(f"key {index}: {problem}")
+            else:
+                revised += 1
+            continue
+        if report_type == ReportType.REVOKED:
+            warnings.append(
+                f"key {index}: a negative test revokes published keys; this one was never published"
+            )
             continue
         end = datetime.fromtimestamp(
             (key.rolling_start_number + key.rolling_period) * EN_INTERVAL_SECONDS, UTC
         )
         # Embargo: a key still valid now is released in the window after it ends (GENS).
         created = _hour(end) + timedelta(hours=1) if end > now else _hour(now)
+        if floor is not None and created < floor:
+            created = floor
         rows.append(
             {
                 "key_data": key.key_data,
@@ -153,21 +183,38 @@ def publish_keys(
                 "transmission_risk": key.transmission_risk or _BACKFILL_RISK[report_type],
                 "report_type": int(report_type),
                 "days_since_onset": days,
-                "health_authority": str(body.get("healthAuthorityID") or settings.health_authority_id),
+                "health_authority": authority,
                 "traveler": bool(body.get("traveler", False)),
                 "created_at": created,
             }
         )
-    existing = set(
-        db.scalars(select(Exposure.key_data).where(Exposure.key_data.in_([r["key_data"] for r in rows])))
-    ) if rows else set()  # fmt: skip
-    fresh = [r for r in rows if r["key_data"] not in existing]
-    warnings += [f"key {index}: already published" for index, key in valid if key.key_data in existing]
-    if not fresh:
-        raise KeysRejected("no key could be stored", details=warnings)
-    db.execute(insert(Exposure), fresh)  # one bulk insert per request
-    token = _revision_token(keys, [r["key_data"] for r in fresh], claims.report_type)
-    return PublishOutcome(len(fresh), warnings, token)
+    if not rows and not revised:
+        if report_type == ReportType.REVOKED:  # GENS: an initial negative is accepted, stores nothing
+            return PublishOutcome(0, warnings, token_text)
+        raise KeysRejected("no key could be stored or revised", details=warnings)
+    if rows:
+        db.execute(insert(Exposure), rows)  # one bulk insert per request
+    token = seal_token(keys.revision_key, sorted(covered | {r["key_data"] for r in rows}))
+    return PublishOutcome(len(rows), warnings, token, revised)
+
+
+def _revise(
+    old: Exposure, covered: bool, has_token: bool, new_type: int, days: int, now: datetime
+) -> str | None:
+    """Apply one revision to a published key, or say why not."""
+    if not has_token:
+        return "already published; changing it needs the revisionToken of its first upload"
+    if not covered:
+        return "not covered by this revisionToken"
+    if old.revised_at is not None:
+        return "key_already_revised: a key is revised once"
+    if (old.report_type, new_type) not in ALLOWED_TRANSITIONS:
+        names = {int(t): t.name for t in ReportType}
+        return f"invalid_report_type_transition: {names[old.report_type]} to {names[new_type]} is not allowed"
+    old.revised_report_type = int(new_type)
+    old.revised_days_since_onset = days
+    old.revised_at = _hour(now)
+    return None
 
 
 def _check_hmac(hmac_key: object, keys: list[UploadKey], tekmac: bytes) -> None:
@@ -208,11 +255,3 @@ def _onset_interval(requested: object, symptom: int | None, test: int | None, no
         if value is not None:
             return value
     return now_interval - _DEFAULT_ONSET_DAYS_AGO * TEK_ROLLING_PERIOD
-
-
-def _revision_token(keys: ServerKeys, key_data: list[bytes], report_type: str) -> str:
-    """AES-GCM over the keys this publish stored, padded; only this server can read it."""
-    payload = json.dumps({"k": [base64.b64encode(k).decode() for k in key_data], "t": report_type}).encode()
-    payload += b" " * max(0, _REVISION_TOKEN_MIN_BYTES - len(payload))
-    nonce = os.urandom(12)
-    return base64.b64encode(nonce + AESGCM(keys.revision_key).encrypt(nonce, payload, b"revision")).decode()

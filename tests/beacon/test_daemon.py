@@ -1,0 +1,212 @@
+"""beacon.daemon on the virtual air: beacons hear each other in GAEN-paced scan windows and store
+one aggregate per RPI per window; a far one hears nothing that counts; ``run`` stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from beacon.clock import SimClock
+from beacon.daemon import Daemon
+from beacon.radio import Advertiser, Scanner
+from beacon.radio.channel import Channel
+from beacon.radio.virtual import VirtualAir, VirtualScanner
+from beacon.schedule import KeySchedule
+from beacon.store import BeaconStore, StoredTek
+from protocol.advert import SERVICE_UUID16
+from protocol.export import DiagnosisKey
+from protocol.matching import Match, match
+from protocol.risk import DEFAULT_RISK_CONFIG, attenuation, daily_summaries, exposure_windows
+
+from .conftest import T0, Beacon, World
+
+DAY_S = 86_400
+
+
+def diagnosis_keys(teks: list[StoredTek]) -> list[DiagnosisKey]:
+    return [DiagnosisKey(t.tek, t.rolling_start, t.rolling_period) for t in teks]
+
+
+def heard_of(listener: Beacon, speaker: Beacon) -> list[Match]:
+    """What ``listener`` stored that matches ``speaker``'s keys, as a health authority would publish them."""
+    return match(diagnosis_keys(speaker.store.teks()), listener.store.sightings())
+
+
+@dataclass
+class Day:
+    near: tuple[Beacon, Beacon]
+    far: Beacon
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Day]:
+    """Three beacons for one simulated day: two a metre apart, one 500 m down the road."""
+    world = World(
+        VirtualAir(Channel(), np.random.default_rng(11), address_rng=random.Random(11).randbytes),
+        SimClock(T0),
+        tmp_path_factory.mktemp("day"),
+        [],
+    )
+    alice = world.add("alice", (0.0, 0.0))
+    bob = world.add("bob", (1.0, 0.0))
+    far = world.add("far", (500.0, 0.0))
+    asyncio.run(world.run_until(T0 + DAY_S, step=60))
+    yield Day((alice, bob), far)
+    for beacon in world.beacons:
+        beacon.store.close()
+
+
+# ---- a day on the virtual air ---------------------------------------------------------------------
+
+
+def test_beacons_a_metre_apart_store_each_others_rpis_in_every_window(day: Day) -> None:
+    for listener, speaker in (day.near, day.near[::-1]):
+        found = heard_of(listener, speaker)
+        windows = {s.timestamp for m in found for s in m.sightings}
+        assert windows == set(listener.store.scan_times())
+        assert len(found) > 72  # a new RPI every 10-20 minutes, all day
+        assert all(m.metadata.tx_power_dbm == -15 for m in found)
+
+
+def test_scan_windows_follow_the_gaen_cadence(day: Day) -> None:
+    for beacon in (*day.near, day.far):
+        times = beacon.store.scan_times()
+        assert T0 + 60 <= times[0] <= T0 + 60 + 210  # a random phase after the first tick at T0 + 60
+        gaps = np.diff(times)
+        assert gaps.min() >= 210 and gaps.max() <= 300
+        assert 288 <= len(times) <= 412  # one every 3.5-5 minutes for a day
+        assert gaps.std() > 10  # jittered, not a fixed period
+
+
+def test_one_sighting_per_rpi_per_window(day: Day) -> None:
+    alice, bob = day.near
+    sightings = alice.store.sightings()
+    assert max(Counter((s.rpi, s.timestamp) for s in sightings).values()) == 1
+    assert all(1 <= s.count <= 4 for s in sightings)  # 4 adverts heard per window at most
+    bobs = [s for m in heard_of(alice, bob) for s in m.sightings]
+    assert max(Counter(s.timestamp for s in bobs).values()) == 1  # Bob has one RPI on the air at a time
+
+
+def test_a_beacon_500_m_away_hears_nothing_that_counts(day: Day) -> None:
+    # The channel's shadowing has a log-normal tail: at 500 m (−109 dBm on average) an advert
+    # crosses the −100 dBm sensitivity now and then, but never strongly enough to weigh anything.
+    far = day.far
+    last_bucket = DEFAULT_RISK_CONFIG.attenuation_bucket_thresholds_db[-1]
+    assert all(attenuation(-15, s.strongest_rssi) > last_bucket for s in far.store.sightings())
+    for near in day.near:
+        for listener, speaker in ((far, near), (near, far)):
+            windows = exposure_windows(heard_of(listener, speaker), scan_times=listener.store.scan_times())
+            assert all(summary.score_sum == 0 for summary in daily_summaries(windows))
+
+
+# ---- malformed adverts --------------------------------------------------------------------------
+
+
+def test_malformed_service_data_is_counted_and_not_stored(world: World) -> None:
+    async def scenario() -> None:
+        alice = world.add("alice", (0.0, 0.0))
+        bob = world.add("bob", (0.0, 1.0))
+        rogue = world.air.attach("rogue", (1.0, 0.0))
+        await rogue.advertiser.advertise(SERVICE_UUID16, b"\x01" * 10)  # not RPI 16 + AEM 4
+        await world.run_until(T0 + 3600, step=60)
+
+        windows = len(alice.store.scan_times())
+        assert windows >= 12
+        assert alice.daemon.scanner.malformed >= windows  # the rogue at 1 m is heard every window
+        stored = alice.store.sightings()
+        assert len(stored) == windows  # Bob's, one per window
+        assert {s.timestamp for m in heard_of(alice, bob) for s in m.sightings} == {
+            s.timestamp for s in stored
+        }
+
+    asyncio.run(scenario())
+
+
+# ---- run() and stop ---------------------------------------------------------------------------------
+
+
+class ContinuousScanner(VirtualScanner):
+    """The virtual radio behaving like a continuous scanner: a window stays open until the next."""
+
+    windowed = False
+
+
+async def wait_until(condition: Callable[[], bool], what: str, passes: int = 20_000) -> None:
+    for _ in range(passes):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+def alice_with(world: World, scanner: VirtualScanner | None = None) -> tuple[Daemon, BeaconStore]:
+    """Alice at the origin, a daemon with no syncer (no server configured)."""
+    radio = world.air.attach("alice", (0.0, 0.0))
+    store = BeaconStore(world.tmp / "alice")
+    rng = random.Random(3)
+    daemon = Daemon(
+        schedule=KeySchedule(store, rng=rng, tek_rng=rng.randbytes),
+        store=store,
+        scanner=Scanner(scanner(radio) if scanner else radio.scanner),
+        advertiser=Advertiser(radio.advertiser),
+        syncer=None,
+        clock=world.clock,
+        rng=rng,
+    )
+    return daemon, store
+
+
+def test_a_daemon_without_a_syncer_never_wakes_up_for_a_sync(world: World) -> None:
+    async def scenario() -> None:
+        daemon, store = alice_with(world)
+        try:
+            for _ in range(4):
+                await daemon.tick()
+                assert daemon.next_due() > world.clock.now(), "next_due() lies in the past: run() would spin"
+                world.clock.set(daemon.next_due())
+        finally:
+            store.close()
+
+    asyncio.run(scenario())
+
+
+def test_run_stops_cleanly_when_stop_is_set_and_flushes_the_open_window(world: World) -> None:
+    async def scenario() -> None:
+        bob = world.add("bob", (1.0, 0.0))
+        await bob.daemon.tick()  # Bob starts advertising
+        daemon, store = alice_with(world, ContinuousScanner)
+        radio = daemon.scanner.backend.radio
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop))
+        try:
+            await wait_until(
+                lambda: (
+                    len(store.scan_times()) >= 3 and daemon.window is not None and bool(daemon.window.heard)
+                ),
+                "three windows are stored and a fourth is open",
+            )
+            assert radio.advert is not None and radio.callback is not None
+            assert daemon.window is not None
+            open_window = daemon.window.start
+            assert open_window not in store.scan_times()
+
+            stop.set()
+            await asyncio.wait_for(task, 5)
+
+            assert task.exception() is None
+            assert store.scan_times()[-1] == open_window
+            assert [s.timestamp for s in store.sightings()].count(open_window) == 1
+            assert radio.advert is None and radio.callback is None  # off the air, not scanning
+            assert daemon.window is None
+        finally:
+            stop.set()
+            await asyncio.wait([task], timeout=5)
+            store.close()
+
+    asyncio.run(scenario())

@@ -1,0 +1,545 @@
+"""The export job: windows, padding, splitting, signing, the index, the lease, crashes, retention.
+
+Keys are put in the database directly (``add_keys``) where only the export job is under test,
+and published through the API where the arrival time matters. The clock starts at
+2025-11-22 10:30 UTC; with 4-hour windows, keys that arrive at 10:xx belong to 08:00-12:00.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from protocol.errors import ExportError
+from protocol.export import SigningKey, read_export
+from protocol.publish import UploadKey
+from tracer_server.db import transaction
+from tracer_server.models import ExportBatch, ExportFile, Exposure, PaddingKey, VerificationCode
+from tracer_server.services.cleanup import run_cleanup
+from tracer_server.services.export_job import LockBusy, export_lease
+from tracer_server.storage import valid_export_name
+
+from .conftest import (
+    Server,
+    certificate,
+    export_now,
+    exported_keys,
+    index_names,
+    issue,
+    publish_body,
+    read_exports,
+    stored_exposures,
+    today_start,
+)
+
+
+def at(hour: int, minute: int = 0, day: int = 22) -> datetime:
+    return datetime(2025, 11, day, hour, minute, tzinfo=UTC)
+
+
+def stamp(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+class MemoryStorage:
+    """Export storage in memory that records every call and can fail on demand."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.puts: list[str] = []
+        self.deletes: list[str] = []
+        self.fail: Callable[[str], bool] = lambda _: False
+
+    def put(self, name: str, data: bytes) -> None:
+        assert valid_export_name(name), name
+        self.puts.append(name)
+        if self.fail(name):
+            raise OSError(f"storage unavailable while writing {name}")
+        self.files[name] = data
+
+    def get(self, name: str) -> bytes | None:
+        return self.files.get(name)
+
+    def delete(self, name: str) -> None:
+        self.deletes.append(name)
+        self.files.pop(name, None)
+
+    def names(self) -> list[str]:
+        return sorted(name for name in self.files if valid_export_name(name))
+
+
+@pytest.fixture
+def storage() -> MemoryStorage:
+    return MemoryStorage()
+
+
+@pytest.fixture
+def exporter(make_server: Callable[..., Server], storage: MemoryStorage) -> Server:
+    """A server exporting into memory; padding to 20 + 0..5 keys."""
+    return make_server(storage=storage)
+
+
+@pytest.fixture
+def splitter(make_server: Callable[..., Server], storage: MemoryStorage) -> Server:
+    """A server whose export files hold at most 7 keys."""
+    return make_server(storage=storage, export_max_keys_per_file=7)
+
+
+def add_keys(
+    server: Server,
+    count: int,
+    *,
+    created_at: datetime,
+    seed: int = 0,
+    report_type: int = 1,
+    transmission_risk: int = 2,
+    days_since_onset: int | None = 0,
+    days_ago: int = 1,
+    rolling_period: int = 144,
+) -> list[bytes]:
+    rng = random.Random(seed)
+    start = today_start(server.clock()) - 144 * days_ago
+    rows = [
+        Exposure(
+            key_data=rng.randbytes(16),
+            rolling_start=start,
+            rolling_period=rolling_period,
+            transmission_risk=transmission_risk,
+            report_type=report_type,
+            days_since_onset=days_since_onset,
+            health_authority="vn.bluezone",
+            traveler=False,
+            created_at=created_at,
+        )
+        for _ in range(count)
+    ]
+    with transaction(server.state.factory) as db:
+        db.add_all(rows)
+    return [row.key_data for row in rows]
+
+
+def count_rows(server: Server, model: Any) -> int:
+    with server.state.factory() as db:
+        return int(db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def publish_now(server: Server, keys: list[UploadKey]) -> None:
+    cert = certificate(server, issue(server)["code"], keys)
+    response = server.client.post("/v1/publish", json=publish_body(cert, keys))
+    assert response.status_code == 200, response.text
+
+
+# ---- names, index ----------------------------------------------------------------------------
+
+
+def test_export_files_are_named_start_end_and_a_five_digit_number(exporter: Server) -> None:
+    add_keys(exporter, 3, created_at=at(10))
+    exporter.clock.now = at(14)
+    report = export_now(exporter)
+    assert report.files == [f"{stamp(at(8))}-{stamp(at(12))}-00001.zip"]
+    assert re.fullmatch(r"\d+-\d+-\d{5}\.zip", report.files[0])
+
+
+def test_index_lists_relative_names_oldest_first(exporter: Server, storage: MemoryStorage) -> None:
+    add_keys(exporter, 2, created_at=at(13), seed=2)
+    add_keys(exporter, 2, created_at=at(10), seed=1)
+    add_keys(exporter, 2, created_at=at(17), seed=3)
+    exporter.clock.now = at(22)
+    export_now(exporter)
+    names = index_names(exporter)
+    assert names == [
+        f"{stamp(at(8))}-{stamp(at(12))}-00001.zip",
+        f"{stamp(at(12))}-{stamp(at(16))}-00001.zip",
+        f"{stamp(at(16))}-{stamp(at(20))}-00001.zip",
+    ]
+    assert storage.files["index.txt"] == "".join(f"{name}\n" for name in names).encode("ascii")
+
+
+def test_index_is_rewritten_after_the_zips_are_in_place(exporter: Server, storage: MemoryStorage) -> None:
+    add_keys(exporter, 2, created_at=at(10), seed=1)
+    exporter.clock.now = at(14)
+    export_now(exporter)
+    assert storage.puts[-1] == "index.txt" and storage.puts.count("index.txt") == 1
+    first_run = len(storage.puts)
+
+    add_keys(exporter, 2, created_at=at(13), seed=2)
+    exporter.clock.now = at(18)
+    export_now(exporter)
+    second = storage.puts[first_run:]
+    assert second == [f"{stamp(at(12))}-{stamp(at(16))}-00001.zip", "index.txt"]
+    assert len(index_names(exporter)) == 2
+
+
+def test_a_run_with_nothing_to_export_writes_an_empty_index(exporter: Server, storage: MemoryStorage) -> None:
+    report = export_now(exporter)
+    assert report.batches == 0 and report.files == []
+    assert storage.files["index.txt"] == b""
+
+
+def test_an_empty_window_gets_no_file(exporter: Server) -> None:
+    add_keys(exporter, 2, created_at=at(2), seed=1)  # 00:00-04:00
+    add_keys(exporter, 2, created_at=at(13), seed=2)  # 12:00-16:00; 04:00-12:00 is empty
+    exporter.clock.now = at(18)
+    report = export_now(exporter)
+    assert report.batches == 4
+    assert index_names(exporter) == [
+        f"{stamp(at(0))}-{stamp(at(4))}-00001.zip",
+        f"{stamp(at(12))}-{stamp(at(16))}-00001.zip",
+    ]
+
+
+# ---- padding ---------------------------------------------------------------------------------
+
+
+def test_a_small_batch_is_padded_to_the_minimum_plus_up_to_the_range(exporter: Server) -> None:
+    real = add_keys(exporter, 3, created_at=at(10))
+    exporter.clock.now = at(14)
+    report = export_now(exporter)
+    (export,) = read_exports(exporter).values()
+    assert 20 <= len(export.keys) <= 25
+    assert report.keys == 3 and report.padding == len(export.keys) - 3
+    assert set(real) <= {k.key_data for k in export.keys}
+    assert count_rows(exporter, PaddingKey) == report.padding
+
+
+def test_padding_size_varies_within_the_range(make_server: Callable[..., Server]) -> None:
+    server = make_server(storage=MemoryStorage(), export_padding_range=1000)
+    for hour, seed in ((1, 1), (5, 2), (9, 3), (13, 4)):
+        add_keys(server, 1, created_at=at(hour), seed=seed)
+    server.clock.now = at(22)
+    export_now(server)
+    sizes = [len(export.keys) for export in read_exports(server).values()]
+    assert all(20 <= size <= 1020 for size in sizes) and len(set(sizes)) > 1
+
+
+def test_a_batch_at_the_minimum_is_not_padded(make_server: Callable[..., Server]) -> None:
+    server = make_server(storage=MemoryStorage(), export_min_keys=5)
+    real = add_keys(server, 5, created_at=at(10))
+    server.clock.now = at(14)
+    report = export_now(server)
+    assert report.padding == 0
+    assert sorted(exported_keys(server)) == sorted(real)
+
+
+def test_padding_keys_copy_real_keys_metadata(exporter: Server) -> None:
+    real = add_keys(exporter, 1, created_at=at(10), seed=1, report_type=1, transmission_risk=2, days_ago=3)
+    real += add_keys(
+        exporter, 1, created_at=at(10), seed=2, report_type=2, transmission_risk=4, days_since_onset=-3
+    )
+    real += add_keys(
+        exporter, 1, created_at=at(10), seed=3, report_type=3, days_since_onset=None, rolling_period=70
+    )
+    exporter.clock.now = at(14)
+    export_now(exporter)
+    (export,) = read_exports(exporter).values()
+
+    def meta(k: Any) -> tuple[Any, ...]:
+        return (
+            k.report_type,
+            k.transmission_risk_level,
+            k.rolling_start_interval_number,
+            k.rolling_period,
+            k.days_since_onset_of_symptoms,
+        )
+
+    real_meta = {meta(k) for k in export.keys if k.key_data in real}
+    assert len(real_meta) == 3
+    padding = [k for k in export.keys if k.key_data not in real]
+    assert len(padding) >= 17
+    assert {meta(k) for k in padding} == real_meta  # every real key is copied, nothing else
+
+
+def test_a_rerun_of_a_batch_writes_byte_identical_files(splitter: Server, storage: MemoryStorage) -> None:
+    add_keys(splitter, 3, created_at=at(10))
+    splitter.clock.now = at(14)
+    export_now(splitter)
+    before = {name: storage.files[name] for name in index_names(splitter)}
+    padding_before = count_rows(splitter, PaddingKey)
+    assert len(before) >= 3
+
+    with transaction(splitter.state.factory) as db:
+        db.execute(text("UPDATE export_batches SET status = 'open'"))
+    storage.files.clear()
+    splitter.clock.now = at(15)
+    export_now(splitter)
+    after = {name: storage.files[name] for name in index_names(splitter)}
+    assert after == before
+    assert count_rows(splitter, PaddingKey) == padding_before
+
+
+# ---- splitting, sorting, signatures ----------------------------------------------------------
+
+
+def test_a_batch_over_the_file_limit_is_split_into_1_of_1_files_with_distinct_ends(splitter: Server) -> None:
+    real = add_keys(splitter, 3, created_at=at(10))
+    splitter.clock.now = at(14)
+    report = export_now(splitter)
+    exports = read_exports(splitter)
+    total = 3 + report.padding
+    assert len(exports) == -(-total // 7) >= 3
+    start, end = stamp(at(8)), stamp(at(12))
+    assert list(exports) == [f"{start}-{end + n}-{n + 1:05d}.zip" for n in range(len(exports))]
+    for n, export in enumerate(exports.values()):
+        assert (export.batch_num, export.batch_size) == (1, 1)
+        assert export.start_timestamp == start and export.end_timestamp == end + n
+        assert 1 <= len(export.keys) <= 7
+    assert len({e.end_timestamp for e in exports.values()}) == len(exports)
+    everything = [k.key_data for e in exports.values() for k in e.keys]
+    assert len(everything) == len(set(everything)) == total
+    assert set(real) <= set(everything)
+    assert everything == sorted(everything)  # sorted across the whole batch
+
+
+def test_keys_in_a_file_are_sorted_by_their_bytes(exporter: Server) -> None:
+    add_keys(exporter, 12, created_at=at(10))
+    exporter.clock.now = at(14)
+    export_now(exporter)
+    (export,) = read_exports(exporter).values()
+    data = [k.key_data for k in export.keys]
+    assert data == sorted(data)
+
+
+def test_export_files_verify_with_the_servers_export_key(exporter: Server, storage: MemoryStorage) -> None:
+    add_keys(exporter, 3, created_at=at(10))
+    exporter.clock.now = at(14)
+    (name,) = export_now(exporter).files or []
+    verification = exporter.state.keys.export_verification
+    export = read_export(storage.files[name], verification)
+    assert export.region == "VN"
+    assert [(i.key_id, i.key_version, i.algorithm) for i in export.signature_infos] == [
+        ("452", "v1", "1.2.840.10045.4.3.2")
+    ]
+    assert (verification.key_id, verification.key_version) == ("452", "v1")
+
+
+def test_export_files_do_not_verify_with_another_key(exporter: Server, storage: MemoryStorage) -> None:
+    add_keys(exporter, 3, created_at=at(10))
+    exporter.clock.now = at(14)
+    (name,) = export_now(exporter).files or []
+    stranger = SigningKey.generate("452", "v1").verification_key()
+    with pytest.raises(ExportError):
+        read_export(storage.files[name], stranger)
+
+
+# ---- windows ---------------------------------------------------------------------------------
+
+
+def test_keys_are_released_only_two_hours_after_their_window_closes(exporter: Server) -> None:
+    real = add_keys(exporter, 2, created_at=at(10))
+    exporter.clock.now = at(13, 59)
+    assert export_now(exporter).batches == 0
+    assert exported_keys(exporter) == []
+    exporter.clock.now = at(14)
+    assert export_now(exporter).keys == 2
+    assert set(real) <= set(exported_keys(exporter))
+
+
+def test_a_window_is_exported_once(exporter: Server, storage: MemoryStorage) -> None:
+    real = add_keys(exporter, 2, created_at=at(10))
+    exporter.clock.now = at(14)
+    export_now(exporter)
+    exporter.clock.now = at(15)
+    report = export_now(exporter)
+    assert report.batches == 0 and report.files == []
+    assert sorted(k for k in exported_keys(exporter) if k in real) == sorted(real)
+
+
+def test_close_window_exports_the_open_window_at_once(exporter: Server) -> None:
+    published = [UploadKey(bytes([7]) * 16, today_start(exporter.clock()) - 144)]
+    publish_now(exporter, published)
+    report = export_now(exporter, close_window=True)
+    assert report.keys == 1 and report.files and report.files[0].startswith(f"{stamp(at(8))}-")
+    assert published[0].key_data in exported_keys(exporter)
+
+
+def test_a_key_published_after_close_window_in_the_same_hour_is_still_exported(exporter: Server) -> None:
+    first = [UploadKey(bytes([1]) * 16, today_start(exporter.clock()) - 144)]
+    publish_now(exporter, first)
+    export_now(exporter, close_window=True)  # 10:30: exports 08:00-10:30
+
+    exporter.clock.now = at(10, 40)
+    second = [UploadKey(bytes([2]) * 16, today_start(exporter.clock()) - 288)]
+    publish_now(exporter, second)  # arrives at 10:40, stored as 10:00
+
+    exporter.clock.now = at(10, 0, day=23)
+    export_now(exporter)
+    export_now(exporter, close_window=True)
+    published = exported_keys(exporter)
+    assert published.count(first[0].key_data) == 1
+    assert published.count(second[0].key_data) == 1, "a key published after close_window was never exported"
+
+
+# ---- the lease and crashes -------------------------------------------------------------------
+
+
+def test_export_refuses_to_run_while_another_holds_the_lease(exporter: Server) -> None:
+    add_keys(exporter, 2, created_at=at(10))
+    exporter.clock.now = at(14)
+    with export_lease(exporter.state.factory, exporter.clock()), pytest.raises(LockBusy):
+        export_now(exporter)
+    assert export_now(exporter).batches == 1  # released at the end of the block
+
+
+def test_a_lease_left_by_a_crashed_writer_expires_after_15_minutes(exporter: Server) -> None:
+    add_keys(exporter, 2, created_at=at(10))
+    exporter.clock.now = at(14)
+    lease = export_lease(exporter.state.factory, exporter.clock())
+    lease.__enter__()  # never released: the process died
+    exporter.clock.now = at(14, 14)
+    with pytest.raises(LockBusy):
+        export_now(exporter)
+    exporter.clock.now = at(14, 16)
+    assert export_now(exporter).batches == 1
+
+
+def test_a_crash_mid_export_then_a_rerun_publishes_every_key_exactly_once(
+    splitter: Server, storage: MemoryStorage
+) -> None:
+    real = add_keys(splitter, 3, created_at=at(10), seed=1)
+    real += add_keys(splitter, 2, created_at=at(13), seed=2)
+    splitter.clock.now = at(18)
+    zips: list[str] = []
+
+    def second_file_fails(name: str) -> bool:
+        if name.endswith(".zip"):
+            zips.append(name)
+        return len(zips) == 2 and name == zips[1]
+
+    storage.fail = second_file_fails
+    with pytest.raises(OSError, match="storage unavailable"):
+        export_now(splitter)
+    assert "index.txt" not in storage.files
+    written_before_crash = dict(storage.files)
+
+    storage.fail = lambda _: False
+    export_now(splitter)
+    names = index_names(splitter)
+    assert len(names) == len(set(names)) >= 4
+    assert set(names) == set(storage.names()) - {"index.txt"}
+    published = exported_keys(splitter)
+    assert len(published) == len(set(published))  # padding and real: nothing twice
+    assert all(published.count(k) == 1 for k in real)
+    for name, data in written_before_crash.items():
+        assert storage.files[name] == data  # the re-run rewrote the same bytes
+
+    with splitter.state.factory() as db:
+        assert set(db.scalars(select(ExportBatch.status))) == {"complete"}
+        assert sorted(db.scalars(select(ExportFile.name))) == sorted(names)
+
+
+def test_a_crash_writing_the_index_is_repaired_by_the_next_run(
+    exporter: Server, storage: MemoryStorage
+) -> None:
+    add_keys(exporter, 2, created_at=at(10))
+    exporter.clock.now = at(14)
+    storage.fail = lambda name: name == "index.txt"
+    with pytest.raises(OSError):
+        export_now(exporter)
+    storage.fail = lambda _: False
+    exporter.clock.now = at(14, 10)
+    export_now(exporter)
+    assert index_names(exporter) == [f"{stamp(at(8))}-{stamp(at(12))}-00001.zip"]
+
+
+# ---- retention -------------------------------------------------------------------------------
+
+
+def test_cleanup_after_15_days_removes_keys_files_index_entries_and_codes(
+    exporter: Server, storage: MemoryStorage
+) -> None:
+    issue(exporter)
+    add_keys(exporter, 3, created_at=at(10))
+    exporter.clock.now = at(14)
+    (name,) = export_now(exporter).files or []
+
+    exporter.clock.now = at(14) + timedelta(days=15)
+    recent = add_keys(exporter, 2, created_at=exporter.clock() - timedelta(hours=1), seed=9)
+    state = exporter.state
+    report = run_cleanup(
+        factory=state.factory, settings=exporter.settings, storage=state.storage, now=exporter.clock()
+    )
+    assert report.exposures == 3 and report.files == 1 and report.codes == 1
+    assert set(stored_exposures(exporter)) == set(recent)
+    assert name not in storage.files and name in storage.deletes
+    assert index_names(exporter) == []
+    assert count_rows(exporter, VerificationCode) == 0
+    assert count_rows(exporter, PaddingKey) == 0
+    assert count_rows(exporter, ExportFile) == 0 and count_rows(exporter, ExportBatch) == 0
+
+
+def test_cleanup_keeps_what_is_younger_than_14_days(exporter: Server, storage: MemoryStorage) -> None:
+    issue(exporter)
+    add_keys(exporter, 3, created_at=at(10))
+    exporter.clock.now = at(14)
+    (name,) = export_now(exporter).files or []
+    exporter.clock.now = at(7) + timedelta(days=14)  # 13 days after the batch ended at 12:00
+    state = exporter.state
+    report = run_cleanup(
+        factory=state.factory, settings=exporter.settings, storage=state.storage, now=exporter.clock()
+    )
+    assert (report.exposures, report.files, report.codes) == (0, 0, 0)
+    assert name in storage.files and index_names(exporter) == [name]
+    assert len(stored_exposures(exporter)) == 3 and count_rows(exporter, VerificationCode) == 1
+
+
+# ---- serving ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(server: Server) -> tuple[Server, str]:
+    add_keys(server, 3, created_at=at(10))
+    server.clock.now = at(14)
+    (name,) = export_now(server).files or []
+    return server, name
+
+
+def test_an_export_file_is_served_with_an_etag_and_immutable_caching(served: tuple[Server, str]) -> None:
+    server, name = served
+    response = server.client.get(f"/v1/exports/{name}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    assert response.headers["etag"].startswith('"') and "immutable" in response.headers["cache-control"]
+    assert read_export(response.content, server.state.keys.export_verification).keys
+
+
+def test_a_matching_if_none_match_gets_304(served: tuple[Server, str]) -> None:
+    server, name = served
+    for path in (f"/v1/exports/{name}", "/v1/exports/index.txt"):
+        etag = server.client.get(path).headers["etag"]
+        response = server.client.get(path, headers={"If-None-Match": etag})
+        assert response.status_code == 304 and response.content == b""
+        assert response.headers["etag"] == etag
+        assert server.client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_the_index_is_served_as_short_lived_text(served: tuple[Server, str]) -> None:
+    server, name = served
+    response = server.client.get("/v1/exports/index.txt")
+    assert response.status_code == 200 and response.text == f"{name}\n"
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "max-age=60" in response.headers["cache-control"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/exports/foo.zip",
+        "/v1/exports/1-2-00001.zip",
+        "/v1/exports/..%2Fx",
+        "/v1/exports/../x",
+        "/v1/exports/%2E%2E%2Fkeys%2Fpepper.bin",
+        "/v1/exports/index.txt.bak",
+        "/v1/exports/",
+    ],
+)
+def test_unknown_or_invalid_export_names_are_a_404_json_error(served: tuple[Server, str], path: str) -> None:
+    server, _ = served
+    response = server.client.get(path)
+    assert response.status_code == 404, response.text
+    assert response.json()["code"] == "not_found" and response.json()["error"]
