@@ -81,7 +81,8 @@ class Daemon:
         self.store.purge(now)
         await self.scanner.start()
         self.next_scan = self.scans.first(now)
-        self.next_sync = now + self.rng.uniform(0, min(self.sync_interval_s, 600))
+        if self.syncer is not None:
+            self.next_sync = now + self.rng.uniform(0, min(self.sync_interval_s, 600))
         self.next_purge = (now // _DAY + 1) * _DAY + self.rng.uniform(0, 3600)
 
     async def stop(self) -> None:
@@ -106,12 +107,12 @@ class Daemon:
             if self.scanner.backend.windowed:
                 self.flush()
             self.next_scan = self.scans.next(self.next_scan)
-        assert self.next_purge is not None and self.next_sync is not None
+        assert self.next_purge is not None
         if now >= self.next_purge:
             removed = self.store.purge(now)
             log.info("retention: removed %s", {k: v for k, v in removed.items() if v})
             self.next_purge += _DAY
-        if self.syncer is not None and now >= self.next_sync:
+        if self.syncer is not None and self.next_sync is not None and now >= self.next_sync:
             await self.sync_now(now)
 
     async def sync_now(self, now: float) -> SyncReport | None:

@@ -68,10 +68,11 @@ async def http_post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return dict(json.loads(response.read(1 << 20)))
         except urllib.error.HTTPError as exc:
-            try:
-                answer = json.loads(exc.read(1 << 16))
-            except (ValueError, OSError):
-                answer = {}
+            with exc:
+                try:
+                    answer = json.loads(exc.read(1 << 16))
+                except (ValueError, OSError):
+                    answer = {}
             message = answer.get("error") or f"HTTP {exc.code}"
             raise ReportError(f"the server refused: {message}") from None
 

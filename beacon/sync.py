@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import ipaddress
 import logging
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +37,9 @@ log = logging.getLogger("beacon.sync")
 
 Fetch = Callable[[str], Awaitable[bytes]]
 MAX_INDEX_BYTES = 1 << 20
+# Names are never parsed for meaning, but they must stay file names inside the exports folder:
+# no scheme (``file:``, ``data:``), no escapes, no path.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 MAX_FILE_BYTES = 64 << 20
 
 
@@ -107,16 +111,20 @@ class Syncer:
 
     async def sync(self, now: float) -> SyncReport:
         report = SyncReport()
-        index = (await self.fetch(urljoin(self.exports_url, "index.txt"))).decode("ascii", "replace")
+        index_blob = await self.fetch(urljoin(self.exports_url, "index.txt"))
+        if len(index_blob) > MAX_INDEX_BYTES:
+            raise SyncError(f"index.txt is over {MAX_INDEX_BYTES} bytes: not a real index")
+        index = index_blob.decode("ascii", "replace")
         names = [line.strip() for line in index.splitlines() if line.strip()]
         sightings = None
         for name in names:
-            if "/" in name or "\\" in name or name.startswith(".") or len(name) > 128:
+            url = urljoin(self.exports_url, name)
+            if not _PLAIN_NAME.fullmatch(name) or not url.startswith(self.exports_url):
                 report.rejected.append(f"{name[:40]!r}: not a plain file name")
                 continue
             if self.store.file_seen(name=name):
                 continue
-            blob = await self.fetch(urljoin(self.exports_url, name))
+            blob = await self.fetch(url)
             digest = hashlib.sha256(blob).hexdigest()
             if self.store.file_seen(sha256=digest):
                 continue

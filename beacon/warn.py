@@ -87,8 +87,15 @@ class Notifier:
         }
         try:
             process = await asyncio.create_subprocess_exec(*shlex.split(self.hook), env=env)
-            code = await asyncio.wait_for(process.wait(), 30)
-            if code:
-                log.error("warning hook exited with status %s", code)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: the command line does not parse
             log.error("warning hook could not run: %s", exc)
+            return
+        try:
+            code = await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            log.error("warning hook took over 30 s and was stopped")
+            return
+        if code:
+            log.error("warning hook exited with status %s", code)

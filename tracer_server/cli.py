@@ -86,6 +86,15 @@ def _run(args: argparse.Namespace) -> int:
         from tracer_server.secrets_store import load_or_create_keys
 
         load_or_create_keys(settings)
+        from tracer_server.db import make_engine, make_sessionmaker
+        from tracer_server.services.export_job import write_index
+        from tracer_server.storage import LocalDirectoryStorage
+
+        storage = LocalDirectoryStorage(settings.exports_dir)
+        if storage.get("index.txt") is None:  # devices may sync before the first export
+            from tracer_server.app import clock_for
+
+            write_index(make_sessionmaker(make_engine(settings)), settings, storage, clock_for(settings)())
         print(f"database ready at {_safe_url(settings.sqlalchemy_url)}; keys in {settings.keys_dir}")
         return 0
     if args.command == "run":

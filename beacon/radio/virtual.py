@@ -28,7 +28,7 @@ Position = tuple[float, float]
 _UUID_BASE = "0000{:04x}-0000-1000-8000-00805f9b34fb"
 
 
-def _random_static_address(rng: Callable[[int], bytes]) -> str:
+def _random_private_address(rng: Callable[[int], bytes]) -> str:
     # A non-resolvable private address: the two most significant bits are 00 (Core Vol 6 B 1.3.2.2).
     raw = bytearray(rng(6))
     raw[0] &= 0x3F
@@ -79,7 +79,7 @@ class VirtualAdvertiser(AdvertiserBackend):
         self.radio = radio
 
     async def advertise(self, service_uuid16: int, service_data: bytes) -> None:
-        address = _random_static_address(self.radio.air.address_rng)
+        address = _random_private_address(self.radio.air.address_rng)
         self.radio.advert = (address, service_uuid16, bytes(service_data))
 
     async def stop(self) -> None:

@@ -35,7 +35,7 @@ from tracer_server.db import transaction
 from tracer_server.services.officials import create_official
 from tracer_server.settings import Settings
 
-DAY = 20_414  # 2025-11-21, a UTC day number
+DAY = 20_414  # 2025-11-22, a UTC day number
 T0 = DAY * 86_400.0
 
 

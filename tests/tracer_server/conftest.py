@@ -255,3 +255,23 @@ def exported_keys(server: Server) -> list[bytes]:
 def stored_exposures(server: Server) -> dict[bytes, Exposure]:
     with server.state.factory() as db:
         return {row.key_data: row for row in db.scalars(select(Exposure))}
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database cloned from the migrated template (fails if unreachable)."""
+    template_name = TEMPLATE
+    engine = _admin_engine()
+    name = f"bluezone_{uuid.uuid4().hex[:12]}"
+    with engine.connect() as conn:
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": template_name}
+        ).scalar()
+    if not exists:
+        raise RuntimeError("postgres_template fixture must run first")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template_name}"))
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    engine.dispose()

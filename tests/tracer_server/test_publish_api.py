@@ -376,7 +376,10 @@ def other_authority(make_server: Callable[..., Server]) -> tuple[Server, ec.Elli
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     hanoi = HealthAuthorityConfig(
-        id="vn.hanoi", issuer="hanoi.verify", audience="vn.bluezone.keyserver", certificate_keys={"k1": pem.decode()}
+        id="vn.hanoi",
+        issuer="hanoi.verify",
+        audience="vn.bluezone.keyserver",
+        certificate_keys={"k1": pem.decode()},
     )
     return make_server(verify_attempts_per_minute=10_000, health_authorities=[hanoi]), private
 
@@ -415,7 +418,9 @@ def test_a_certificate_presented_under_the_wrong_authority_is_rejected(
         "ours-as-hanoi": publish_body(ours, keys, healthAuthorityID="vn.hanoi"),
         "hanoi-as-ours": publish_body(hanoi_certificate(private, keys), keys),
         "wrong-issuer": publish_body(
-            hanoi_certificate(private, keys, iss="vn.bluezone.verification"), keys, healthAuthorityID="vn.hanoi"
+            hanoi_certificate(private, keys, iss="vn.bluezone.verification"),
+            keys,
+            healthAuthorityID="vn.hanoi",
         ),
         "wrong-audience": publish_body(
             hanoi_certificate(private, keys, aud="somewhere.else"), keys, healthAuthorityID="vn.hanoi"
