@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracer_server.settings import Settings
 
-__all__ = ["as_utc", "make_engine", "make_sessionmaker", "transaction"]
+__all__ = ["as_utc", "insert_or_ignore", "make_engine", "make_sessionmaker", "transaction"]
 
 
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
@@ -49,3 +49,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def as_utc(value: datetime) -> datetime:
     """SQLite gives naive datetimes back: they were stored as UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def insert_or_ignore(db: Session, model: Any, values: dict[str, Any]) -> bool:
+    """``INSERT … ON CONFLICT DO NOTHING`` in one round trip; True when the row was new."""
+    table = model.__table__
+    if db.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    key = next(iter(table.primary_key.columns))
+    result = db.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key))
+    return result.first() is not None

@@ -175,3 +175,38 @@ def test_logs_of_a_full_flow_hold_no_address_agent_key_or_code(
     for secret in forbidden:
         assert secret not in text, f"{secret[:20]!r} leaked into the logs"
     assert "forged-line" not in text  # …and it never echoes the raw path
+
+
+def test_a_request_commits_before_its_response_is_sent(server: Server) -> None:
+    """Regression: with FastAPI's default dependency scope the commit ran after the response,
+    so a code could be unknown to the very next request (seen as 1 in 100 in bench/server.py)."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    order: list[str] = []
+
+    def committed(_: Session) -> None:
+        order.append("commit")
+
+    inner = server.app
+
+    async def watched(scope: Any, receive: Any, send: Any) -> None:
+        async def record(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                order.append("response")
+            await send(message)
+
+        await inner(scope, receive, record)
+
+    from fastapi.testclient import TestClient
+
+    event.listen(Session, "after_commit", committed)
+    try:
+        with TestClient(watched) as client:
+            response = client.post(
+                "/api/issue", json={"testType": "confirmed"}, headers={"X-API-Key": server.api_key}
+            )
+    finally:
+        event.remove(Session, "after_commit", committed)
+    assert response.status_code == 200
+    assert order == ["commit", "response"]

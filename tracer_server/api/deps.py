@@ -49,12 +49,17 @@ StateDep = Annotated[AppState, Depends(_state)]
 
 
 def _db(state: StateDep) -> Iterator[Session]:
-    """One transaction per request: committed on success, rolled back on any error."""
+    """One transaction per request: committed on success, rolled back on any error.
+
+    ``scope="function"``: the commit happens when the handler returns, before the response is
+    sent. With the default (request) scope FastAPI commits after sending, so a client's next
+    call could miss what the last one wrote, and a failed commit would follow a 200.
+    """
     with state.factory() as session, session.begin():
         yield session
 
 
-DbDep = Annotated[Session, Depends(_db)]
+DbDep = Annotated[Session, Depends(_db, scope="function")]
 
 
 def _now(state: StateDep) -> datetime:

@@ -32,14 +32,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from protocol.errors import KeyMaterialError
 from protocol.export import ReportType
 from protocol.keys import EN_INTERVAL_SECONDS, TEK_ROLLING_PERIOD, en_interval_number
 from protocol.publish import UploadKey, tek_hmac
-from tracer_server.db import as_utc
+from tracer_server.db import as_utc, insert_or_ignore
 from tracer_server.errors import CertificateInvalid, KeysRejected
 from tracer_server.models import ExportBatch, Exposure, UsedCertificate
 from tracer_server.secrets_store import ServerKeys
@@ -128,11 +127,9 @@ def publish_keys(
     onset = _onset_interval(
         body.get("symptomOnsetInterval"), claims.symptom_onset_interval, claims.test_date_interval, now
     )
-    try:  # a certificate publishes once, across every server process sharing the database
-        with db.begin_nested():
-            db.add(UsedCertificate(jti=claims.jti, expires_at=claims.expires_at))
-    except IntegrityError:
-        raise CertificateInvalid("this certificate has already been used") from None
+    # A certificate publishes once, across every server process sharing the database.
+    if not insert_or_ignore(db, UsedCertificate, {"jti": claims.jti, "expires_at": claims.expires_at}):
+        raise CertificateInvalid("this certificate has already been used")
     token_text = str(body.get("revisionToken") or "")
     covered = open_token(keys.revision_key, token_text) if token_text else set()
 
@@ -193,7 +190,7 @@ def publish_keys(
             return PublishOutcome(0, warnings, token_text)
         raise KeysRejected("no key could be stored or revised", details=warnings)
     if rows:
-        db.execute(insert(Exposure), rows)  # one bulk insert per request
+        db.execute(insert(Exposure.__table__).values(rows))  # one multi-row INSERT per request
     token = seal_token(keys.revision_key, sorted(covered | {r["key_data"] for r in rows}))
     return PublishOutcome(len(rows), warnings, token, revised)
 
