@@ -42,6 +42,8 @@ demo: $(RUN_STAMP)
 
 bench: $(DEV_STAMP)
 	$(DEV_VENV)/bin/python bench/matching.py
+	$(DEV_VENV)/bin/python bench/beacon.py
+	$(DEV_VENV)/bin/python bench/server.py
 
 # Regenerate protocol/_proto from export.proto (tests/protocol/test_proto_generated.py checks it is current).
 proto: $(DEV_STAMP)

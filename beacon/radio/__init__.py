@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from beacon.radio.base import AdvertiserBackend, RadioBackendId, RawAdvert, ScannerBackend
 from protocol.advert import SERVICE_UUID, SERVICE_UUID16, PayloadError, parse_service_data
@@ -17,16 +18,39 @@ __all__ = [
     "AdvertReport",
     "Advertiser",
     "AdvertiserBackend",
+    "AdvertisingRejected",
     "RadioBackendId",
     "RadioError",
+    "RadioUnavailable",
     "RawAdvert",
     "Scanner",
     "ScannerBackend",
+    "UnavailableReason",
 ]
 
 
 class RadioError(RuntimeError):
     """The radio cannot do what was asked; the message says what to do."""
+
+
+class UnavailableReason(StrEnum):
+    NO_BLUEZ = "no_bluez"
+    NO_ADAPTER = "no_adapter"
+    POWERED_OFF = "powered_off"
+    NO_PERMISSION = "no_permission"
+    UNSUPPORTED = "unsupported"
+
+
+class RadioUnavailable(RadioError):
+    """Bluetooth cannot be used at all here; ``reason`` says why, the message what to do."""
+
+    def __init__(self, reason: UnavailableReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class AdvertisingRejected(RadioError):
+    """The stack refused the advertisement (too many, bad data); the message says which."""
 
 
 @dataclass(frozen=True, slots=True)

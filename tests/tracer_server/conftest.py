@@ -37,7 +37,7 @@ from tracer_server.settings import Settings
 from tracer_server.storage import ExportStorage
 
 POSTGRES_URL = os.environ.get("BLUEZONE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TEMPLATE = "bluezone_template"
+TEMPLATE = f"bluezone_template_{os.getpid()}"  # per session: concurrent runs do not collide
 NOW = datetime(2025, 11, 22, 10, 30, tzinfo=UTC)
 
 
@@ -47,16 +47,18 @@ def _admin_engine() -> Any:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> str:
-    """Migrate a template database once per session."""
+def postgres_template() -> Iterator[str]:
+    """Migrate a template database once per session; dropped at the end."""
     engine = _admin_engine()
     with engine.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)"))
         conn.execute(text(f"CREATE DATABASE {TEMPLATE}"))
     url = make_url(POSTGRES_URL).set(database=TEMPLATE).render_as_string(hide_password=False)
     migrate.upgrade(Settings(database_url=url, data_dir=Path("/nonexistent")))
+    yield TEMPLATE
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)"))
     engine.dispose()
-    return TEMPLATE
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])

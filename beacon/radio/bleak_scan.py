@@ -1,0 +1,179 @@
+"""Scanning with bleak on every OS: one long-lived ``BleakScanner`` filtered on 0xFD6F.
+
+On BlueZ (``shared/spec/ble.md`` §1.3–1.4, §4): active scanning by default with the discovery
+filters ``{"RSSI": -127, "DuplicateData": True}``, so that bluetoothd keeps reporting every
+advertisement with its RSSI instead of once per device; passive scanning (an
+AdvertisementMonitor with an or-pattern on the 0xFD6F service data, which needs bluetoothd
+``--experimental``) as an option, falling back to active when it cannot start or falls silent.
+
+A watchdog rebuilds the scanner when reports stop (adapter reset, bluetoothd restart) with
+exponential backoff: the recovery ladder of §4. bleak's exceptions are translated at this
+boundary into :class:`beacon.radio.RadioUnavailable` with what to do.
+
+``backend=`` is bleak's own hook: tests hand a scanner class driving bumble's virtual
+controllers, and the rest of this module runs unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from beacon.radio import RadioError, RadioUnavailable, UnavailableReason
+from beacon.radio.base import RawAdvert, ScannerBackend
+from protocol.advert import SERVICE_UUID, SERVICE_UUID16
+
+__all__ = ["BleakOptions", "BleakScanBackend", "translate_bleak_error"]
+
+log = logging.getLogger("beacon.radio.bleak")
+
+
+@dataclass(frozen=True)
+class BleakOptions:
+    """How to scan. ``backend`` and ``backend_kwargs`` go to bleak's ``backend=`` hook."""
+
+    adapter: str | None = None
+    passive: bool = False
+    watchdog_s: float = 120.0
+    max_backoff_s: float = 300.0
+    backend: Any = None
+    backend_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def translate_bleak_error(exc: BaseException) -> RadioError:
+    """bleak's exceptions → ours, with the fix in the message."""
+    name = type(exc).__name__
+    text = str(exc)
+    if name == "BleakBluetoothNotAvailableError":
+        reason = getattr(exc, "reason", None)
+        reason_name = getattr(reason, "name", "") or str(reason)
+        if "POWERED_OFF" in reason_name:
+            return RadioUnavailable(UnavailableReason.POWERED_OFF, "Bluetooth is off: power the adapter on")
+        if "DENIED" in reason_name or "UNAUTHORIZED" in reason_name:
+            return RadioUnavailable(
+                UnavailableReason.NO_PERMISSION, "no permission to use Bluetooth: add the user to 'bluetooth'"
+            )
+        return RadioUnavailable(UnavailableReason.NO_ADAPTER, f"no usable Bluetooth adapter ({text})")
+    if "org.freedesktop.DBus.Error.ServiceUnknown" in text or ("org.bluez" in text and "not found" in text):
+        return RadioUnavailable(
+            UnavailableReason.NO_BLUEZ, "BlueZ is not running: install and start bluetoothd"
+        )
+    if "AccessDenied" in text or "NotPermitted" in text:
+        return RadioUnavailable(UnavailableReason.NO_PERMISSION, "D-Bus refused: add the user to 'bluetooth'")
+    if "No Bluetooth adapters found" in text or ("adapter" in text.lower() and "not found" in text.lower()):
+        return RadioUnavailable(
+            UnavailableReason.NO_ADAPTER, "no Bluetooth adapter found: plug one in or check rfkill"
+        )
+    return RadioError(f"scanner failed: {name}: {text}")
+
+
+class BleakScanBackend(ScannerBackend):
+    def __init__(
+        self, options: BleakOptions | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.options = options or BleakOptions()
+        self.clock = clock
+        self._callback: Callable[[RawAdvert], None] | None = None
+        self._scanner: Any = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.last_report = 0.0
+        self.passive_active = False
+        self.restarts = 0
+
+    def _make_scanner(self, passive: bool) -> Any:
+        from bleak import BleakScanner
+
+        kwargs: dict[str, Any] = dict(self.options.backend_kwargs)
+        bluez: dict[str, Any] = {}
+        if self.options.adapter:
+            bluez["adapter"] = self.options.adapter
+        if passive:
+            from bleak.args.bluez import OrPattern
+            from bleak.assigned_numbers import AdvertisementDataType
+
+            bluez["or_patterns"] = [
+                OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID16, SERVICE_UUID16.to_bytes(2, "little"))
+            ]
+        else:
+            bluez["filters"] = {"RSSI": -127, "DuplicateData": True}
+        if self.options.backend is not None:
+            kwargs["backend"] = self.options.backend
+        return BleakScanner(
+            self._detected,
+            [SERVICE_UUID],
+            scanning_mode="passive" if passive else "active",
+            bluez=bluez,  # type: ignore[arg-type]
+            **kwargs,
+        )
+
+    def _detected(self, device: Any, data: Any) -> None:
+        self.last_report = self.clock()
+        if self._callback is not None:
+            self._callback(
+                RawAdvert(device.address, int(data.rssi), self.last_report, dict(data.service_data))
+            )
+
+    async def _start_scanner(self) -> None:
+        passive = self.options.passive
+        try:
+            self._scanner = self._make_scanner(passive)
+            await self._scanner.start()
+            self.passive_active = passive
+        except Exception as exc:
+            if not passive:
+                raise translate_bleak_error(exc) from exc
+            log.warning("passive scanning unavailable (%s); falling back to active scanning", exc)
+            self._scanner = self._make_scanner(False)
+            try:
+                await self._scanner.start()
+            except Exception as inner:
+                raise translate_bleak_error(inner) from inner
+            self.passive_active = False
+
+    async def start(self, callback: Callable[[RawAdvert], None]) -> None:
+        self._callback = callback
+        self.last_report = self.clock()
+        await self._start_scanner()
+        self._watchdog = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+            self._watchdog = None
+        if self._scanner is not None:
+            with contextlib.suppress(Exception):
+                await self._scanner.stop()
+            self._scanner = None
+        self._callback = None
+
+    async def _watch(self) -> None:
+        """Rebuild the scanner when reports stop: stop, back off, start again (active if passive
+        went silent)."""
+        backoff = 5.0
+        while True:
+            await asyncio.sleep(min(self.options.watchdog_s / 4, 30.0))
+            if self.clock() - self.last_report < self.options.watchdog_s:
+                backoff = 5.0
+                continue
+            log.warning(
+                "no advertisement for %.0f s: rebuilding the scanner", self.clock() - self.last_report
+            )
+            with contextlib.suppress(Exception):
+                await self._scanner.stop()
+            if self.passive_active:
+                self.options = BleakOptions(**{**self.options.__dict__, "passive": False})
+            try:
+                await self._start_scanner()
+                self.restarts += 1
+                self.last_report = self.clock()
+            except RadioError as exc:
+                log.error("scanner restart failed: %s; retrying in %.0f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.options.max_backoff_s)
