@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from beacon.clock import SystemClock
+from beacon.radio import RadioError
 from beacon.report import Reporter, ReportError
 from beacon.schedule import KeySchedule
 from beacon.settings import BeaconSettings, SettingsError
@@ -28,7 +29,7 @@ from protocol.publish import UploadKey
 
 __all__ = ["main"]
 
-_ERRORS = (SettingsError, SyncError, ReportError, StoreError, ProtocolError, OSError)
+_ERRORS = (SettingsError, SyncError, ReportError, StoreError, ProtocolError, RadioError, OSError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--to-file", type=Path, help="write a key file for an official to upload instead")
     report.add_argument("--onset", type=date.fromisoformat, help="symptom onset (YYYY-MM-DD), with --to-file")
     sub.add_parser("sync", help="download new exports, match and warn, now")
+    selftest = sub.add_parser(
+        "selftest", help="check BlueZ, the adapter, permissions, the server and the keys"
+    )
+    selftest.add_argument("--json", action="store_true")
     purge = sub.add_parser("purge", help="apply the 14-day retention now")
     purge.add_argument("--all", action="store_true", help="delete all of the beacon's data (needs --yes)")
     purge.add_argument("--yes", action="store_true")
@@ -93,6 +98,13 @@ async def _run(args: argparse.Namespace, settings: BeaconSettings) -> int:
             settings.key_file.unlink(missing_ok=True)
         print(f"deleted {settings.state_dir}")
         return 0
+    if args.command == "selftest":
+        from beacon import selftest
+
+        checks = await selftest.run_selftest(settings)
+        report = selftest.summary(checks)
+        print(json.dumps(report) if args.json else selftest.render(checks))
+        return 0 if report["ok"] else 1
     store = _store(settings)
     try:
         if args.command == "run":
@@ -180,28 +192,41 @@ def _status(store: BeaconStore, as_json: bool) -> int:
     return 0
 
 
-async def _daemon(settings: BeaconSettings, store: BeaconStore, radio: str) -> int:
-    from beacon.daemon import Daemon
+def _radio(settings: BeaconSettings, radio: str) -> tuple[Any, Any]:
+    """The Scanner and Advertiser façades over the chosen backends."""
     from beacon.radio import Advertiser, Scanner
 
-    if radio != "virtual":
-        raise SettingsError(
-            f"the {radio} radio backend is not available yet in this build: use --radio virtual"
-        )
-    import numpy as np
+    if radio == "virtual":  # alone on its own virtual air: for trying the daemon out
+        import numpy as np
 
-    from beacon.radio.channel import Channel
-    from beacon.radio.virtual import VirtualAir
+        from beacon.radio.channel import Channel
+        from beacon.radio.virtual import VirtualAir
 
-    air = VirtualAir(Channel(), np.random.default_rng())
-    me = air.attach("self", (0.0, 0.0))
+        me = VirtualAir(Channel(), np.random.default_rng()).attach("self", (0.0, 0.0))
+        return Scanner(me.scanner), Advertiser(me.advertiser)
+    from beacon.radio.bleak_scan import BleakOptions, BleakScanBackend
+
+    scanner = Scanner(BleakScanBackend(BleakOptions(adapter=settings.adapter, passive=settings.passive_scan)))
+    if radio == "bleak":
+        from beacon.radio.base import ListenOnly
+
+        return scanner, Advertiser(ListenOnly())
+    from beacon.radio.bluez_adv import BlueZAdvertiser, BlueZOptions
+
+    return scanner, Advertiser(BlueZAdvertiser(BlueZOptions(adapter=settings.adapter)))
+
+
+async def _daemon(settings: BeaconSettings, store: BeaconStore, radio: str) -> int:
+    from beacon.daemon import Daemon
+
+    scanner, advertiser = _radio(settings, radio)
     syncer = _syncer(settings, store) if settings.server_url else None
     rng = random.Random()
     daemon = Daemon(
         schedule=KeySchedule(store, rng=rng),
         store=store,
-        scanner=Scanner(me.scanner),
-        advertiser=Advertiser(me.advertiser),
+        scanner=scanner,
+        advertiser=advertiser,
         syncer=syncer,
         clock=SystemClock(),
         rng=rng,
@@ -211,6 +236,7 @@ async def _daemon(settings: BeaconSettings, store: BeaconStore, radio: str) -> i
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    await daemon.start()  # the radio's errors surface here, before anything is logged
     logging.getLogger("beacon").info("running on the %s radio; state in %s", radio, settings.state_dir)
     await daemon.run(stop)
     return 0

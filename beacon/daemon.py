@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 
 from beacon.clock import Clock
-from beacon.radio import Advertiser, AdvertReport, Scanner
+from beacon.radio import Advertiser, AdvertReport, RadioError, Scanner
 from beacon.scans import SCAN_INTERVAL_S, ScanSchedule
 from beacon.schedule import KeySchedule
 from beacon.store import BeaconStore
@@ -97,7 +97,10 @@ class Daemon:
             assert self.next_scan is not None
         if self.schedule.rotation_due(now):
             advert = self.schedule.rotate(now)
-            await self.advertiser.advertise(advert.service_data)
+            try:
+                await self.advertiser.advertise(advert.service_data)
+            except RadioError as exc:  # keep scanning: retried at the next rotation
+                log.error("advertising failed: %s", exc)
         if self.window is not None and now >= self.window.start + SCAN_INTERVAL_S:
             self.flush()  # a continuous scanner that fell silent
         while now >= self.next_scan:

@@ -47,6 +47,11 @@ class BeaconSettings:
     server_url: str = ""
     health_authority_id: str = "vn.bluezone"
     radio: str = "virtual"
+    """``bluez`` (Linux: bleak scanning + BlueZ advertising), ``bleak`` (scan only: macOS,
+    Windows), or ``virtual`` (tests, demos)."""
+    adapter: str = "hci0"
+    passive_scan: bool = False
+    """Passive scanning through an AdvertisementMonitor (bluetoothd ``--experimental``)."""
     sync_interval_minutes: float = 240.0
     desktop_notifications: bool = True
     warning_hook: str = ""
@@ -81,7 +86,7 @@ class BeaconSettings:
                     converted[name] = Path(value).expanduser() if value else None
                 elif name == "sync_interval_minutes":
                     converted[name] = float(value)
-                elif name == "desktop_notifications":
+                elif name in ("desktop_notifications", "passive_scan"):
                     converted[name] = (
                         value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
                     )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["AdvertiserBackend", "RadioBackendId", "RawAdvert", "ScannerBackend"]
+__all__ = ["AdvertiserBackend", "ListenOnly", "RadioBackendId", "RawAdvert", "ScannerBackend"]
 
 
 class RadioBackendId(StrEnum):
@@ -57,3 +57,23 @@ class AdvertiserBackend(ABC):
 
     @abstractmethod
     async def stop(self) -> None: ...
+
+
+class ListenOnly(AdvertiserBackend):
+    """For platforms that cannot advertise EN service data (macOS; bleak cannot advertise at
+    all): the beacon only listens, and says so once."""
+
+    def __init__(self) -> None:
+        self.warned = False
+
+    async def advertise(self, service_uuid16: int, service_data: bytes) -> None:
+        if not self.warned:
+            import logging
+
+            logging.getLogger("beacon.radio").warning(
+                "this radio cannot advertise: the beacon listens only (use radio = 'bluez' on Linux)"
+            )
+            self.warned = True
+
+    async def stop(self) -> None:
+        return None

@@ -49,6 +49,11 @@ def translate_bleak_error(exc: BaseException) -> RadioError:
     """bleak's exceptions → ours, with the fix in the message."""
     name = type(exc).__name__
     text = str(exc)
+    if isinstance(exc, FileNotFoundError | ConnectionRefusedError):
+        return RadioUnavailable(
+            UnavailableReason.NO_BLUEZ,
+            "no system D-Bus to reach BlueZ: on Linux install bluez and dbus and start bluetoothd",
+        )
     if name == "BleakBluetoothNotAvailableError":
         reason = getattr(exc, "reason", None)
         reason_name = getattr(reason, "name", "") or str(reason)

@@ -126,8 +126,10 @@ class BlueZAdvertiser(AdvertiserBackend):
             adapter_path = f"/org/bluez/{self.options.adapter}"
             introspection = await self._bus.introspect(BLUEZ, adapter_path)
         except Exception as exc:
+            self._disconnect()
             raise translate_dbus_error(exc) from exc
         if not any(i.name == ADVERTISING_MANAGER for i in introspection.interfaces):
+            self._disconnect()
             raise RadioUnavailable(
                 UnavailableReason.UNSUPPORTED,
                 f"{self.options.adapter} has no LE advertising manager: it cannot advertise",
@@ -159,8 +161,12 @@ class BlueZAdvertiser(AdvertiserBackend):
             await self._manager.call_unregister_advertisement(path)
         self._bus.unexport(path)
 
+    def _disconnect(self) -> None:
+        if self._bus is not None:
+            self._bus.disconnect()
+            self._bus = None
+
     async def stop(self) -> None:
         if self._bus is not None:
             await self._unregister()
-            self._bus.disconnect()
-            self._bus = None
+            self._disconnect()

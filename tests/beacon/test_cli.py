@@ -104,9 +104,18 @@ def test_sync_against_a_server_that_is_down_fails_in_one_line(tmp_path: Path) ->
     assert "cannot reach the server" in line
 
 
-def test_run_with_the_bleak_radio_says_it_is_not_available_yet(tmp_path: Path) -> None:
-    line = one_line_error(beacon("--state-dir", str(tmp_path / "state"), "run", "--radio", "bleak"))
-    assert "not available yet" in line and "--radio virtual" in line
+@pytest.mark.parametrize("radio", ["bleak", "bluez"])
+def test_run_on_a_real_radio_without_bluez_is_one_clear_line(tmp_path: Path, radio: str) -> None:
+    result = beacon(
+        "--state-dir",
+        str(tmp_path / "state"),
+        "run",
+        "--radio",
+        radio,
+        env={"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'no-such-socket'}"},
+    )
+    line = one_line_error(result)
+    assert "BlueZ" in line and "bluetoothd" in line
 
 
 def test_report_to_file_writes_the_last_days_keys_as_a_key_file(tmp_path: Path) -> None:
