@@ -59,5 +59,6 @@ def insert_or_ignore(db: Session, model: Any, values: dict[str, Any]) -> bool:
     else:
         from sqlalchemy.dialects.sqlite import insert
     key = next(iter(table.primary_key.columns))
-    result = db.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key))
+    # Values as parameters, not in the statement: the compiled statement is cached.
+    result = db.execute(insert(table).on_conflict_do_nothing().returning(key), values)
     return result.first() is not None

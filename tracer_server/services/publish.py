@@ -190,7 +190,8 @@ def publish_keys(
             return PublishOutcome(0, warnings, token_text)
         raise KeysRejected("no key could be stored or revised", details=warnings)
     if rows:
-        db.execute(insert(Exposure.__table__).values(rows))  # one multi-row INSERT per request
+        # One INSERT per request (SQLAlchemy's insertmanyvalues), compiled once and cached.
+        db.execute(insert(Exposure.__table__), rows)
     token = seal_token(keys.revision_key, sorted(covered | {r["key_data"] for r in rows}))
     return PublishOutcome(len(rows), warnings, token, revised)
 
