@@ -96,6 +96,10 @@ def main() -> None:
     )
     parser.add_argument("--neighbours", type=int, default=50)
     parser.add_argument("--hours", type=float, default=24)
+    parser.add_argument(
+        "--bleak-bluezoo", type=float, default=0, metavar="SECONDS",
+        help="also scan through bleak's BlueZ backend on BlueZoo for SECONDS and cost each report",
+    )  # fmt: skip
     args = parser.parse_args()
     day_s = args.hours * 3600
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,6 +114,69 @@ def main() -> None:
     print(
         f"database:     {size / 1e6:7.2f} MB for {rows} aggregated sightings (idle: {idle_size / 1e6:.2f} MB)"
     )
+    if args.bleak_bluezoo:
+        cpu_bleak, reports = asyncio.run(bleak_on_bluezoo(10, args.bleak_bluezoo))
+        per_report = cpu_bleak / max(reports, 1)
+        realistic = args.neighbours * 4  # real BlueZ with DuplicateData: ~4 reports/s per neighbour
+        print(
+            f"bleak on BlueZoo: {reports} reports in {args.bleak_bluezoo:g} s, {1e3 * per_report:.2f} ms CPU each; "
+            f"at {realistic} reports/s ({args.neighbours} neighbours): {100 * per_report * realistic:.1f} % of a core"
+        )
+
+
+async def bleak_on_bluezoo(adverts: int, seconds: float) -> tuple[float, int]:
+    """CPU of our process per report heard through bleak's real BlueZ backend (BlueZoo)."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+
+    from beacon.radio.bleak_scan import BleakOptions, BleakScanBackend
+    from beacon.radio.bluez_adv import BlueZAdvertiser, BlueZOptions
+
+    started = subprocess.run(
+        [shutil.which("dbus-daemon") or "dbus-daemon", "--session", "--print-address", "--fork", "--print-pid"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    address, pid = started.stdout.split()[:2]
+    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address
+    adapters = [f"00:00:00:00:00:{i:02X}" for i in range(adverts + 1)]
+    zoo = subprocess.Popen(
+        [str(Path(sys.executable).with_name("bluezoo")), "--auto-enable", "--scan-interval", "1"]
+        + [arg for a in adapters for arg in ("-a", a)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await asyncio.sleep(2)
+        senders = [
+            BlueZAdvertiser(BlueZOptions(adapter=f"hci{i}", discoverable=True)) for i in range(1, adverts + 1)
+        ]
+        reports = 0
+
+        def heard(_: object) -> None:
+            nonlocal reports
+            reports += 1
+
+        backend = BleakScanBackend(BleakOptions(adapter="hci0"))
+        await backend.start(heard)
+        rng = random.Random(3)
+        cpu0, end = time.process_time(), time.monotonic() + seconds
+        advertising_cpu = 0.0
+        while time.monotonic() < end:
+            t = time.process_time()
+            for sender in senders:  # rotate every second: BlueZoo reports only what changes
+                await sender.advertise(0xFD6F, service_data(rng.randbytes(16), rng.randbytes(4)))
+            advertising_cpu += time.process_time() - t
+            await asyncio.sleep(1.0)
+        cpu = time.process_time() - cpu0 - advertising_cpu
+        await backend.stop()
+        for sender in senders:
+            await sender.stop()
+        return cpu, reports
+    finally:
+        zoo.terminate()
+        zoo.wait(10)
+        os.kill(int(pid), signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,12 @@ def clock_for(settings: Settings) -> Clock:
     return DemoClock(settings.clock_start, settings.clock_speed)
 
 
+def _limiter(settings: Settings, limit: int, clock: Clock, audience: str) -> MemoryLimiter | RedisLimiter:
+    if settings.redis_url:
+        return RedisLimiter(settings.redis_url, limit, clock, prefix=f"bluezone:rl:{audience}:")
+    return MemoryLimiter(limit, clock)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -58,11 +64,8 @@ def create_app(
         clock=clock,
         storage=storage or LocalDirectoryStorage(settings.exports_dir),
         authorities=authorities(settings, keys),
-        limiter=(
-            RedisLimiter(settings.redis_url, settings.verify_attempts_per_minute, clock)
-            if settings.redis_url
-            else MemoryLimiter(settings.verify_attempts_per_minute, clock)
-        ),
+        limiter=_limiter(settings, settings.verify_attempts_per_minute, clock, "device"),
+        issue_limiter=_limiter(settings, settings.issue_requests_per_minute, clock, "official"),
     )
 
     @contextlib.asynccontextmanager

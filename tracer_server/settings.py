@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     default_tz_offset_minutes: int = 420  # Vietnam, UTC+7
     max_symptom_age_days: int = 28
     codes_per_official_per_day: int = 500
+    issue_requests_per_minute: int = 60
+    """Per official, across processes when Redis is configured."""
     verify_attempts_per_minute: int = 10
     health_authorities: list[HealthAuthorityConfig] = Field(default_factory=list)
     """Other certificate issuers; ours (``health_authority_id``) is always accepted."""

@@ -210,3 +210,19 @@ def test_a_request_commits_before_its_response_is_sent(server: Server) -> None:
         event.remove(Session, "after_commit", committed)
     assert response.status_code == 200
     assert order == ["commit", "response"]
+
+
+def test_an_official_issuing_too_fast_is_rate_limited(make_server: Any) -> None:
+    fast = make_server(issue_requests_per_minute=2)
+    statuses = [
+        fast.client.post(
+            "/api/issue", json={"testType": "confirmed"}, headers={"X-API-Key": fast.api_key}
+        ).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    fast.clock.advance(seconds=61)
+    again = fast.client.post(
+        "/api/issue", json={"testType": "confirmed"}, headers={"X-API-Key": fast.api_key}
+    )
+    assert again.status_code == 200

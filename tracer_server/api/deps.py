@@ -38,6 +38,7 @@ class AppState:
     storage: ExportStorage
     authorities: dict[str, Authority]
     limiter: Limiter
+    issue_limiter: Limiter
 
 
 def _state(request: Request) -> AppState:

@@ -24,6 +24,7 @@ def issue(
     body: IssueRequest, official: CurrentOfficial, db: DbDep, state: StateDep, now: NowDep
 ) -> IssueResponse:
     """Issue a one-time code for a case: a short code to dictate and a long code for a link."""
+    state.issue_limiter.check(state.keys.digest(f"official:{official.id}"))
     tz = state.settings.default_tz_offset_minutes if body.tzOffset is None else body.tzOffset
     issued = issue_code(
         db=db,

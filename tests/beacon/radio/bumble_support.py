@@ -86,6 +86,7 @@ class BumbleScanner(BaseBleakScanner):
         await self.device.start_scanning(active=False, filter_duplicates=False)
 
     async def stop(self) -> None:
+        self.device.remove_listener("advertisement", self._on_advertisement)
         await self.device.stop_scanning()
 
 

@@ -141,3 +141,34 @@ def test_bluez_options_reach_the_backend(passive: bool) -> None:
         assert pattern.start_position == 0 and pattern.content_of_pattern == b"\x6f\xfd"
     else:
         assert bluez["filters"] == {"RSSI": -127, "DuplicateData": True}
+
+
+def test_watchdog_rebuilds_a_silent_scanner_and_leaves_passive_for_active() -> None:
+    async def scenario() -> tuple[int, bool, list[AdvertReport]]:
+        _, (sender, receiver) = make_devices(2, rssi=lambda address: -60)
+        for device in (sender, receiver):
+            await device.power_on()
+        options = BleakOptions(
+            passive=True, watchdog_s=1.0, backend=BumbleScanner, backend_kwargs={"bumble_device": receiver}
+        )
+        backend = BleakScanBackend(options)
+        scanner = Scanner(backend)
+        got: list[AdvertReport] = []
+        scanner.on_report(got.append)
+        async with scanner:
+            assert backend.passive_active
+            await _advertise(sender, advertising_data(RPI_1, AEM_1), "06:11:22:33:44:55")
+            while not got:
+                await asyncio.sleep(0.05)
+            await sender.stop_advertising()  # the air falls silent: adapter reset, bluetoothd restart…
+            while backend.restarts == 0:
+                await asyncio.sleep(0.05)
+            heard_before = len(got)
+            await _advertise(sender, advertising_data(RPI_2, AEM_2), "07:11:22:33:44:55")
+            while not any(r.rpi == RPI_2 for r in got[heard_before:]):
+                await asyncio.sleep(0.05)
+        return backend.restarts, backend.passive_active, got
+
+    restarts, passive, got = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert restarts >= 1 and passive is False  # rebuilt, and in active mode
+    assert got[-1].rpi == RPI_2  # the rebuilt scanner hears again
