@@ -92,6 +92,7 @@ def bench_publish(count: int, workdir: Path) -> None:
         "BLUEZONE_DATABASE_URL": url,
         "BLUEZONE_VERIFY_ATTEMPTS_PER_MINUTE": "1000000",
         "BLUEZONE_CODES_PER_OFFICIAL_PER_DAY": "1000000",
+        "BLUEZONE_ISSUE_REQUESTS_PER_MINUTE": "1000000",
         "BLUEZONE_EXPORT_JOB_INTERVAL_SECONDS": "3600",
     }
     cli = [sys.executable, "-m", "bluezone", "server"]
