@@ -17,7 +17,7 @@ from typing import Any
 from tracer_server.clock import Clock
 from tracer_server.settings import Settings
 
-__all__ = ["RunningServer", "serve_in_thread"]
+__all__ = ["RunningServer", "free_port", "serve_in_thread"]
 
 
 @dataclass
@@ -30,7 +30,7 @@ class RunningServer:
         return self.app.state.bluezone
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -45,7 +45,7 @@ def serve_in_thread(settings: Settings, clock: Clock, *, timeout: float = 30.0) 
 
     migrate.upgrade(settings)
     app = create_app(settings, clock=clock)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )

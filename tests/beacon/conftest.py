@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 
 from beacon.clock import SimClock
 from beacon.daemon import Daemon
@@ -28,8 +24,7 @@ from beacon.store import BeaconStore
 from beacon.sync import Syncer
 from beacon.warn import Notifier
 from protocol.export import VerificationKey
-from tracer_server import migrate
-from tracer_server.app import create_app
+from sim.server import free_port, serve_in_thread
 from tracer_server.clock import ManualClock
 from tracer_server.db import transaction
 from tracer_server.services.officials import create_official
@@ -110,37 +105,17 @@ class LiveServer:
         return key
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """A real tracer server (uvicorn, SQLite) on a loopback port, its clock set by the test."""
     settings = Settings(data_dir=tmp_path / "server", export_min_keys=50, export_padding_range=5)
-    migrate.upgrade(settings)
     clock = ManualClock(datetime.fromtimestamp(T0, UTC))
-    app = create_app(settings, clock=clock)
-    with transaction(app.state.bluezone.factory) as db:
-        _, api_key = create_official(
-            db=db, keys=app.state.bluezone.keys, name="Official", role="official", now=clock()
-        )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the tracer server did not start")
-        time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}/", clock, settings, app, api_key)
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(settings, clock) as server:
+        with transaction(server.state.factory) as db:
+            _, api_key = create_official(
+                db=db, keys=server.state.keys, name="Official", role="official", now=clock()
+            )
+        yield LiveServer(server.url, clock, settings, server.app, api_key)
 
 
 def syncer_for(beacon_store: BeaconStore, server: LiveServer, notifier: Notifier) -> Syncer:
@@ -154,7 +129,7 @@ def syncer_for(beacon_store: BeaconStore, server: LiveServer, notifier: Notifier
 
 def dead_url() -> str:
     """An http URL on a loopback port nothing listens on: a server that is down."""
-    return f"http://127.0.0.1:{_free_port()}/"
+    return f"http://127.0.0.1:{free_port()}/"
 
 
 def set_server_time(server: LiveServer, when: float) -> None:
