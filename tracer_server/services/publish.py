@@ -46,7 +46,7 @@ from tracer_server.services.certificates import Authority, verify_certificate
 from tracer_server.services.revision import ALLOWED_TRANSITIONS, open_token, seal_token
 from tracer_server.settings import Settings
 
-__all__ = ["REPORT_TYPES", "PublishOutcome", "publish_keys"]
+__all__ = ["REPORT_TYPES", "PublishOutcome", "publish_keys", "store_keys"]
 
 REPORT_TYPES = {
     "confirmed": ReportType.CONFIRMED_TEST,
@@ -111,6 +111,43 @@ def publish_keys(
         raise KeysRejected(f"{len(warnings)} of {len(items)} keys could not be read", details=warnings)
     _check_hmac(body.get("hmacKey"), [key for _, key in parsed], claims.tekmac)
 
+    report_type = REPORT_TYPES[claims.report_type]
+    onset = _onset_interval(
+        body.get("symptomOnsetInterval"), claims.symptom_onset_interval, claims.test_date_interval, now
+    )
+    # A certificate publishes once, across every server process sharing the database.
+    if not insert_or_ignore(db, UsedCertificate, {"jti": claims.jti, "expires_at": claims.expires_at}):
+        raise CertificateInvalid("this certificate has already been used")
+    return store_keys(
+        db=db,
+        keys=keys,
+        settings=settings,
+        parsed=parsed,
+        report_type=report_type,
+        onset=onset,
+        authority=str(body.get("healthAuthorityID") or settings.health_authority_id),
+        traveler=bool(body.get("traveler", False)),
+        token_text=str(body.get("revisionToken") or ""),
+        now=now,
+    )
+
+
+def store_keys(
+    *,
+    db: Session,
+    keys: ServerKeys,
+    settings: Settings,
+    parsed: list[tuple[int, UploadKey]],
+    report_type: ReportType,
+    onset: int,
+    authority: str,
+    now: datetime,
+    traveler: bool = False,
+    token_text: str = "",
+) -> PublishOutcome:
+    """The validation and storage every upload shares, from a device or an official's console:
+    age and future checks, overlaps, onset, revisions, embargo, one insert."""
+    warnings: list[str] = []
     now_interval = en_interval_number(now.timestamp())
     oldest = en_interval_number((now - timedelta(days=settings.max_key_age_days)).timestamp())
     valid: list[tuple[int, UploadKey]] = []
@@ -122,18 +159,8 @@ def publish_keys(
         else:
             valid.append((index, key))
     _check_overlaps([key for _, key in valid], settings.max_same_start_keys)
-
-    report_type = REPORT_TYPES[claims.report_type]
-    onset = _onset_interval(
-        body.get("symptomOnsetInterval"), claims.symptom_onset_interval, claims.test_date_interval, now
-    )
-    # A certificate publishes once, across every server process sharing the database.
-    if not insert_or_ignore(db, UsedCertificate, {"jti": claims.jti, "expires_at": claims.expires_at}):
-        raise CertificateInvalid("this certificate has already been used")
-    token_text = str(body.get("revisionToken") or "")
     covered = open_token(keys.revision_key, token_text) if token_text else set()
 
-    authority = str(body.get("healthAuthorityID") or settings.health_authority_id)
     existing = {
         row.key_data: row
         for row in db.scalars(select(Exposure).where(Exposure.key_data.in_([k.key_data for _, k in valid])))
@@ -181,7 +208,7 @@ def publish_keys(
                 "report_type": int(report_type),
                 "days_since_onset": days,
                 "health_authority": authority,
-                "traveler": bool(body.get("traveler", False)),
+                "traveler": traveler,
                 "created_at": created,
             }
         )
