@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tracer_server.api import keys as keys_api
@@ -18,6 +19,7 @@ from tracer_server.api import officials as officials_api
 from tracer_server.api import verification as verification_api
 from tracer_server.api.deps import AppState
 from tracer_server.clock import Clock, DemoClock, system_clock
+from tracer_server.console import routes as console_routes
 from tracer_server.db import make_engine, make_sessionmaker
 from tracer_server.errors import ServerError, UnparsableRequest, error_body
 from tracer_server.middleware import AccessLog, BodyLimit, Chaff
@@ -66,6 +68,7 @@ def create_app(
         authorities=authorities(settings, keys),
         limiter=_limiter(settings, settings.verify_attempts_per_minute, clock, "device"),
         issue_limiter=_limiter(settings, settings.issue_requests_per_minute, clock, "official"),
+        signin_limiter=_limiter(settings, 5, clock, "signin"),
     )
 
     @contextlib.asynccontextmanager
@@ -94,6 +97,8 @@ def create_app(
     app.include_router(officials_api.router)
     app.include_router(verification_api.router)
     app.include_router(keys_api.router)
+    app.include_router(console_routes.router)
+    app.add_exception_handler(console_routes.SignInRequired, _to_sign_in)
     app.add_exception_handler(ServerError, _server_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -129,7 +134,14 @@ async def _job_loop(state: AppState) -> None:
         await asyncio.sleep(state.settings.export_job_interval_seconds)
 
 
-async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+async def _to_sign_in(request: Request, exc: Exception) -> RedirectResponse:
+    return RedirectResponse("/console/login", status_code=303)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith("/console/"):  # a page, not an API: say it in a page
+        assert isinstance(exc, ServerError)
+        return HTMLResponse(f"<p>{html.escape(exc.message)}</p>", status_code=exc.http_status)
     assert isinstance(exc, ServerError)
     return JSONResponse(error_body(exc, request.url.path), status_code=exc.http_status)
 

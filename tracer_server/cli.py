@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     official.add_argument("name")
     official.add_argument("--role", choices=("admin", "official"), required=True)
     official.add_argument("--json", action="store_true", help='print {"apiKey": ...}')
+    official.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a console password (12+ characters) from standard input",
+    )
     export = sub.add_parser("export", help="run the export job once")
     export.add_argument(
         "--close-window",
@@ -119,7 +124,10 @@ def _run(args: argparse.Namespace) -> int:
         from tracer_server.services.officials import create_official
 
         with transaction(factory) as db:
-            official, api_key = create_official(db=db, keys=keys, name=args.name, role=args.role, now=now)
+            password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+            official, api_key = create_official(
+                db=db, keys=keys, name=args.name, role=args.role, now=now, password=password
+            )
         if args.json:
             print(json.dumps({"apiKey": api_key}))
         else:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "AuditEntry",
     "Base",
+    "ConsoleSession",
     "ExportBatch",
     "ExportFile",
     "Exposure",
@@ -60,8 +61,21 @@ class Official(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(16))  # admin | official
     api_key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id, for the console
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+
+
+class ConsoleSession(Base):
+    """A signed-in console session: the cookie holds a random token, we keep its HMAC."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    lang: Mapped[str] = mapped_column(String(2), default="vi")
+    expires_at: Mapped[datetime]
 
 
 class VerificationCode(Base):

@@ -39,6 +39,7 @@ class AppState:
     authorities: dict[str, Authority]
     limiter: Limiter
     issue_limiter: Limiter
+    signin_limiter: Limiter
 
 
 # Cheap dependencies are ``async def``: FastAPI runs a sync one in the thread pool, a hop each.

@@ -19,9 +19,10 @@ ROLES = ("admin", "official")
 
 
 def create_official(
-    *, db: Session, keys: ServerKeys, name: str, role: str, now: datetime
+    *, db: Session, keys: ServerKeys, name: str, role: str, now: datetime, password: str | None = None
 ) -> tuple[Official, str]:
-    """A new official and their API key, shown once and stored only as an HMAC."""
+    """A new official and their API key, shown once and stored only as an HMAC; with a password
+    (argon2id) they can also sign in to the console."""
     if role not in ROLES:
         raise ServerError(f"role must be one of {', '.join(ROLES)}")
     name = name.strip()
@@ -30,7 +31,17 @@ def create_official(
     if db.scalar(select(Official).where(Official.name == name)) is not None:
         raise ServerError("an official with that name exists already", status=409)
     api_key = "bz_" + secrets.token_urlsafe(32)
-    official = Official(name=name, role=role, api_key_hash=keys.digest(api_key), created_at=now)
+    password_hash = None
+    if password is not None:
+        from tracer_server.console.auth import hash_password
+
+        try:
+            password_hash = hash_password(password)
+        except ValueError as exc:
+            raise ServerError(str(exc)) from None
+    official = Official(
+        name=name, role=role, api_key_hash=keys.digest(api_key), password_hash=password_hash, created_at=now
+    )
     db.add(official)
     db.flush()
     audit(db=db, now=now, official_id=official.id, action="official.created", detail={"role": role})

@@ -1,0 +1,131 @@
+"""The console's security: session cookies, CSRF on every form, roles, sign-in limits, argon2."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tracer_server.db import transaction
+from tracer_server.models import Official
+from tracer_server.services.officials import create_official
+
+from .conftest import Server
+
+PASSWORD = "a long enough password"
+
+
+def _client(server: Server, name: str, role: str) -> TestClient:
+    state = server.state
+    with transaction(state.factory) as db:
+        create_official(db=db, keys=state.keys, name=name, role=role, now=server.clock(), password=PASSWORD)
+    client = TestClient(server.app, base_url="https://testserver")
+    csrf = _csrf(client.get("/console/login").text)
+    response = client.post("/console/login", data={"name": name, "password": PASSWORD, "csrf": csrf})
+    assert response.url.path == "/console/", response.text[:200]
+    return client
+
+
+def _csrf(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match is not None
+    return match.group(1)
+
+
+def test_session_cookie_is_secure_httponly_samesite_strict(server: Server) -> None:
+    state = server.state
+    with transaction(state.factory) as db:
+        create_official(
+            db=db, keys=state.keys, name="Lan", role="official", now=server.clock(), password=PASSWORD
+        )
+    client = TestClient(server.app, base_url="https://testserver")
+    csrf = _csrf(client.get("/console/login").text)
+    response = client.post(
+        "/console/login", data={"name": "Lan", "password": PASSWORD, "csrf": csrf}, follow_redirects=False
+    )
+    cookie = response.headers["set-cookie"]
+    assert "bz_console=" in cookie and "HttpOnly" in cookie and "Secure" in cookie
+    assert "samesite=strict" in cookie.lower() and "Path=/console" in cookie
+
+
+def test_passwords_are_stored_with_argon2id(server: Server) -> None:
+    _client(server, "Minh", "official")
+    with server.state.factory() as db:
+        stored = db.scalar(select(Official.password_hash).where(Official.name == "Minh"))
+    assert stored is not None and stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+def test_every_form_needs_the_sessions_csrf_token(server: Server) -> None:
+    client = _client(server, "Lan", "official")
+    for path, data in (
+        ("/console/issue", {"test_type": "confirmed"}),
+        ("/console/logout", {}),
+        ("/console/language", {}),
+        ("/console/upload", {"report_type": "confirmed", "consent": "yes", "key_text": "x"}),
+    ):
+        response = client.post(path, data={**data, "csrf": "forged"}, follow_redirects=False)
+        assert response.status_code == 403, path
+
+
+def test_sign_in_without_the_login_forms_token_fails(server: Server) -> None:
+    _client(server, "Lan", "official")
+    fresh = TestClient(server.app, base_url="https://testserver")
+    response = fresh.post("/console/login", data={"name": "Lan", "password": PASSWORD, "csrf": "x"})
+    assert response.url.path == "/console/login" and "error" in str(response.url)
+
+
+def test_sign_in_attempts_are_limited(server: Server) -> None:
+    _client(server, "Lan", "official")
+    client = TestClient(server.app, base_url="https://testserver")
+    outcomes: list[Any] = []
+    for _ in range(7):
+        csrf = _csrf(client.get("/console/login").text)
+        response = client.post(
+            "/console/login", data={"name": "Lan", "password": "wrong wrong wrong", "csrf": csrf}
+        )
+        outcomes.append(
+            response.url.query.decode() if isinstance(response.url.query, bytes) else response.url.query
+        )
+    assert outcomes[-1] == "error=too_many"
+    csrf = _csrf(client.get("/console/login").text)
+    blocked = client.post("/console/login", data={"name": "Lan", "password": PASSWORD, "csrf": csrf})
+    assert blocked.url.path == "/console/login"  # even the right password waits out the minute
+    server.clock.advance(seconds=61)
+    csrf = _csrf(client.get("/console/login").text)
+    assert (
+        client.post("/console/login", data={"name": "Lan", "password": PASSWORD, "csrf": csrf}).url.path
+        == "/console/"
+    )
+
+
+def test_roles_the_audit_log_is_for_admins_and_officials_see_their_own_codes(server: Server) -> None:
+    admin = _client(server, "Admin", "admin")
+    lan = _client(server, "Lan", "official")
+    minh = _client(server, "Minh", "official")
+    assert lan.get("/console/audit").status_code == 403
+    assert admin.get("/console/audit").status_code == 200
+    page = lan.get("/console/issue").text
+    lan.post("/console/issue", data={"csrf": _csrf(page), "test_type": "confirmed"})
+    assert lan.get("/console/codes").text.count("/revoke") == 1
+    assert minh.get("/console/codes").text.count("/revoke") == 0
+    assert admin.get("/console/codes").text.count("/revoke") == 1
+    # Minh cannot revoke Lan's code even with a valid form of his own.
+    code_uuid = re.search(r"/console/codes/([0-9a-f-]+)/revoke", lan.get("/console/codes").text)
+    assert code_uuid is not None
+    minh_csrf = _csrf(minh.get("/console/issue").text)
+    minh.post(f"/console/codes/{code_uuid.group(1)}/revoke", data={"csrf": minh_csrf})
+    assert lan.get("/console/codes").text.count("/revoke") == 1
+
+
+def test_pages_redirect_to_sign_in_without_a_session_and_carry_security_headers(server: Server) -> None:
+    client = TestClient(server.app, base_url="https://testserver")
+    for path in ("/console/", "/console/issue", "/console/codes", "/console/upload", "/console/audit"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/console/login"
+    login = client.get("/console/login")
+    assert (
+        login.headers["x-frame-options"] == "DENY"
+        and "default-src 'self'" in login.headers["content-security-policy"]
+    )

@@ -1,0 +1,171 @@
+"""The officials' console in headless Chromium (Debian's, driven by Playwright; never its own
+browser download): sign in, issue a code, read it off the page, publish keys with it through the
+device API, and see the upload on the dashboard; upload a key file on a case's behalf."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol import keyfile
+from protocol.keys import en_interval_number, rolling_start
+from protocol.publish import UploadKey, tek_hmac
+from sim.server import serve_in_thread
+from tracer_server.db import transaction
+from tracer_server.services.officials import create_official
+from tracer_server.settings import Settings
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "correct horse battery staple"
+# Screenshots go to pytest's temporary directory, or to docs/screenshots with BLUEZONE_SCREENSHOTS=docs.
+SHOTS_TO_DOCS = os.environ.get("BLUEZONE_SCREENSHOTS") == "docs"
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    settings = Settings(data_dir=tmp_path / "server", export_min_keys=20)
+    with serve_in_thread(settings, lambda: datetime.now(UTC)) as server:
+        with transaction(server.state.factory) as db:
+            create_official(
+                db=db,
+                keys=server.state.keys,
+                name="Trần Thị Lan",
+                role="admin",
+                now=datetime.now(UTC),
+                password=PASSWORD,
+            )
+        yield server.url.rstrip("/"), server
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError("Debian's chromium is missing: apt install chromium (.ci/run does)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-gpu",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1100, "height": 800}, locale="vi-VN")
+        yield context.new_page()
+        browser.close()
+
+
+def _shot(page: Any, tmp_path: Path, name: str) -> Path:
+    folder = Path(__file__).resolve().parents[2] / "docs" / "screenshots" if SHOTS_TO_DOCS else tmp_path
+    path = folder / f"console-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 5000
+    return path
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return dict(json.loads(response.read()))
+
+
+def _sign_in(page: Any, base: str) -> None:
+    page.goto(f"{base}/console/login")
+    page.fill("#name", "Trần Thị Lan")
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    page.wait_for_url(f"{base}/console/")
+
+
+def test_an_official_issues_a_code_the_case_publishes_and_the_dashboard_shows_it(
+    console: tuple[str, Any], page: Any, tmp_path: Path
+) -> None:
+    base, _ = console
+    page.goto(f"{base}/console/")  # not signed in: sent to the sign-in page, in Vietnamese
+    assert page.url.endswith("/console/login") and "Đăng nhập" in page.content()
+    _shot(page, tmp_path, "login")
+    page.fill("#name", "Trần Thị Lan")
+    page.fill("#password", "wrong password!!")
+    page.click("#sign-in")
+    assert "không đúng" in page.content()
+    _sign_in(page, base)
+    _shot(page, tmp_path, "dashboard-empty")
+
+    page.goto(f"{base}/console/issue")
+    page.select_option("#test_type", "confirmed")
+    page.fill("#symptom_date", datetime.now(UTC).date().isoformat())
+    page.click("#issue-code")
+    code = page.inner_text("#code").replace(" ", "")
+    assert len(code) == 8 and code.isdigit()
+    assert f"?c={code}&r=VN" in page.inner_text("#link")
+    assert page.locator("#qr svg").count() == 1
+    _shot(page, tmp_path, "issue")
+
+    # The case's device, through the documented JSON only.
+    today = rolling_start(en_interval_number(datetime.now(UTC).timestamp()))
+    keys = [UploadKey(bytes([d]) * 16, today - 144 * d) for d in (3, 2, 1)]
+    secret = bytes(range(32))
+    token = _post(f"{base}/api/verify", {"code": code})["token"]
+    mac = base64.b64encode(tek_hmac(secret, keys)).decode()
+    certificate = _post(f"{base}/api/certificate", {"token": token, "ekeyhmac": mac})["certificate"]
+    published = _post(
+        f"{base}/v1/publish",
+        {
+            "temporaryExposureKeys": [k.to_json() for k in keys],
+            "healthAuthorityID": "vn.bluezone",
+            "verificationPayload": certificate,
+            "hmacKey": base64.b64encode(secret).decode(),
+        },
+    )
+    assert published["insertedExposures"] == 3
+
+    page.goto(f"{base}/console/")
+    rows = page.locator("#uploads tr").all_inner_texts()
+    assert any(row.split()[-1] == "3" for row in rows[1:]), rows
+    _shot(page, tmp_path, "dashboard")
+
+    page.goto(f"{base}/console/codes")
+    assert "đã dùng" in page.inner_text("#codes")  # the code shows as used
+    _shot(page, tmp_path, "codes")
+
+
+def test_an_official_uploads_a_key_file_on_a_cases_behalf_and_the_audit_log_says_who(
+    console: tuple[str, Any], page: Any, tmp_path: Path
+) -> None:
+    base, _ = console
+    _sign_in(page, base)
+    today = rolling_start(en_interval_number(datetime.now(UTC).timestamp()))
+    key_file = tmp_path / "keys.json"
+    key_file.write_text(keyfile.dump([UploadKey(bytes([9 + d]) * 16, today - 144 * d) for d in (2, 1)]))
+
+    page.goto(f"{base}/console/upload")
+    page.set_input_files("#key_file", str(key_file))
+    page.click("#upload")  # no consent ticked: refused
+    assert page.locator("#error").count() == 1
+    page.set_input_files("#key_file", str(key_file))
+    page.check("#consent")
+    page.click("#upload")
+    assert "2" in page.inner_text("#result")
+    _shot(page, tmp_path, "upload")
+
+    page.goto(f"{base}/console/audit")
+    audit = page.inner_text("#audit")
+    assert "keys.uploaded_for_case" in audit and "Trần Thị Lan" in audit
+    _shot(page, tmp_path, "audit")
+    page.click("text=English")
+    assert "Audit log" in page.content()

@@ -1,0 +1,1 @@
+"""The health officials' web console: server-rendered pages (Jinja2), Vietnamese by default."""

@@ -1,0 +1,371 @@
+"""Console pages: sign in, dashboard, issue a code (large, with a QR link), codes, upload on a
+case's behalf, audit log. Roles are enforced on every page; every form carries a CSRF token."""
+
+from __future__ import annotations
+
+import io
+import secrets
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select, update
+
+from protocol import keyfile
+from protocol.errors import KeyFileError
+from protocol.keys import TEK_ROLLING_PERIOD, en_interval_number
+from tracer_server.api.deps import ClientId, DbDep, NowDep, StateDep
+from tracer_server.console import auth
+from tracer_server.console.i18n import LANGUAGES, translator
+from tracer_server.db import as_utc
+from tracer_server.errors import RateLimited, ServerError
+from tracer_server.models import AuditEntry, ExportBatch, ExportFile, Exposure, Official, VerificationCode
+from tracer_server.services.certificates import date_interval
+from tracer_server.services.codes import issue_code
+from tracer_server.services.officials import audit
+from tracer_server.services.publish import REPORT_TYPES, store_keys
+
+__all__ = ["SignInRequired", "router"]
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_MAX_KEY_FILE = 16 * 1024
+
+
+class SignInRequired(Exception):
+    """Raised by the session dependency; answered with a redirect to the sign-in page."""
+
+
+def _signed_in(request: Request, db: DbDep, state: StateDep, now: NowDep) -> auth.SignedIn:
+    session = auth.open_session(db=db, keys=state.keys, token=request.cookies.get(auth.COOKIE), now=now)
+    if session is None:
+        raise SignInRequired()
+    return session
+
+
+SignedInDep = Annotated[auth.SignedIn, Depends(_signed_in)]
+
+
+def _page(
+    request: Request, name: str, session: auth.SignedIn | None, status: int = 200, **context: Any
+) -> Response:
+    lang = session.lang if session else request.query_params.get("lang", "vi")
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {"t": translator(lang), "lang": lang, "session": session, **context},
+        status_code=status,
+    )
+    response.headers.update(_HEADERS)
+    return response
+
+
+def _check_csrf(session: auth.SignedIn, token: str) -> None:
+    if not auth.same(session.csrf, token):
+        raise ServerError(
+            "the form expired or did not come from this console: reload and try again", status=403
+        )
+
+
+def _forbidden(request: Request, session: auth.SignedIn) -> Response:
+    return _page(request, "error.html", session, 403, message="This page is for administrators.")
+
+
+# ---- sign in and out --------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, state: StateDep, error: str = "") -> Response:
+    pre = request.cookies.get(auth.LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    response = _page(request, "login.html", None, csrf=auth.login_csrf(state.keys, pre), error=error)
+    response.set_cookie(
+        auth.LOGIN_COOKIE, pre, httponly=True, secure=True, samesite="strict", path="/console"
+    )
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: DbDep,
+    state: StateDep,
+    now: NowDep,
+    client: ClientId,
+    name: Annotated[str, Form(max_length=100)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf: Annotated[str, Form(max_length=100)],
+    lang: Annotated[str, Form(max_length=2)] = "vi",
+) -> Response:
+    pre = request.cookies.get(auth.LOGIN_COOKIE, "")
+    if not pre or not auth.same(auth.login_csrf(state.keys, pre), csrf):
+        return RedirectResponse("/console/login?error=bad_sign_in", status_code=303)
+    try:
+        state.signin_limiter.check(state.keys.digest(f"signin:{name.strip().lower()}"))
+        state.signin_limiter.check(client)
+    except RateLimited:
+        return RedirectResponse("/console/login?error=too_many", status_code=303)
+    official = auth.check_password(db=db, name=name.strip(), password=password)
+    if official is None:
+        return RedirectResponse("/console/login?error=bad_sign_in", status_code=303)
+    token = auth.start_session(
+        db=db, keys=state.keys, official=official, lang=lang if lang in LANGUAGES else "vi", now=now
+    )
+    audit(db=db, now=now, official_id=official.id, action="console.signed_in", detail={})
+    response = RedirectResponse("/console/", status_code=303)
+    response.set_cookie(
+        auth.COOKIE,
+        token,
+        max_age=auth.SESSION_HOURS * 3600,
+        httponly=True,
+        secure=True,
+        samesite="strict",
+        path="/console",
+    )
+    response.delete_cookie(auth.LOGIN_COOKIE, path="/console")
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request, db: DbDep, state: StateDep, session: SignedInDep, csrf: Annotated[str, Form()]
+) -> Response:
+    _check_csrf(session, csrf)
+    auth.end_session(db=db, keys=state.keys, token=request.cookies.get(auth.COOKIE))
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(auth.COOKIE, path="/console")
+    return response
+
+
+# ---- pages -------------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, db: DbDep, session: SignedInDep, now: NowDep) -> Response:
+    since = now - timedelta(days=14)
+    uploads: dict[date, int] = {}
+    for created, count in db.execute(
+        select(Exposure.created_at, func.count())
+        .where(Exposure.created_at >= since)
+        .group_by(Exposure.created_at)
+    ):
+        day = as_utc(created).date()
+        uploads[day] = uploads.get(day, 0) + count
+    batches: dict[date, list[int]] = {}
+    for end, files, keys in db.execute(
+        select(
+            ExportBatch.end,
+            func.count(ExportFile.name),
+            func.coalesce(func.sum(ExportFile.real_key_count), 0),
+        )
+        .join(ExportFile, ExportFile.batch_id == ExportBatch.id)
+        .where(ExportBatch.end >= since)
+        .group_by(ExportBatch.end)
+    ):
+        entry = batches.setdefault(as_utc(end).date(), [0, 0])
+        entry[0] += files
+        entry[1] += keys
+    return _page(
+        request,
+        "dashboard.html",
+        session,
+        uploads=sorted(uploads.items(), reverse=True),
+        batches=sorted(batches.items(), reverse=True),
+    )
+
+
+@router.get("/issue", response_class=HTMLResponse)
+def issue_page(request: Request, session: SignedInDep) -> Response:
+    return _page(request, "issue.html", session, issued=None)
+
+
+@router.post("/issue", response_class=HTMLResponse)
+def issue(
+    request: Request,
+    db: DbDep,
+    state: StateDep,
+    now: NowDep,
+    session: SignedInDep,
+    csrf: Annotated[str, Form()],
+    test_type: Annotated[str, Form()],
+    symptom_date: Annotated[str, Form()] = "",
+    test_date: Annotated[str, Form()] = "",
+) -> Response:
+    _check_csrf(session, csrf)
+    try:
+        onset = date.fromisoformat(symptom_date) if symptom_date else None
+        tested = date.fromisoformat(test_date) if test_date else None
+        state.issue_limiter.check(state.keys.digest(f"official:{session.official.id}"))
+        issued = issue_code(
+            db=db, keys=state.keys, settings=state.settings, official=session.official, test_type=test_type,
+            symptom_date=onset, test_date=tested, tz_offset_minutes=state.settings.default_tz_offset_minutes, now=now,
+        )  # fmt: skip
+    except (ValueError, ServerError) as exc:
+        message = exc.message if isinstance(exc, ServerError) else "dates are YYYY-MM-DD"
+        return _page(request, "issue.html", session, 400, issued=None, error=message)
+    host = request.headers.get("host", "localhost").split(",")[0].strip()
+    link = f"https://{host}/v?c={issued.code}&r={state.settings.region}"
+    local = timedelta(minutes=state.settings.default_tz_offset_minutes)
+    return _page(
+        request,
+        "issue.html",
+        session,
+        issued=issued,
+        link=link,
+        qr=_qr_svg(link),
+        expires=(issued.expires_at + local).strftime("%H:%M %d/%m/%Y"),
+        long_expires=(issued.long_expires_at + local).strftime("%H:%M %d/%m/%Y"),
+    )
+
+
+def _qr_svg(text: str) -> str:
+    import segno
+
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="svg", scale=6, xmldecl=False, svgns=True, omitsize=False)
+    return out.getvalue().decode()
+
+
+@router.get("/codes", response_class=HTMLResponse)
+def codes(request: Request, db: DbDep, session: SignedInDep, now: NowDep) -> Response:
+    query = select(VerificationCode).order_by(VerificationCode.issued_at.desc()).limit(200)
+    if session.official.role != "admin":
+        query = query.where(VerificationCode.issued_by == session.official.id)
+    rows = []
+    for row in db.scalars(query):
+        if row.revoked_at is not None:
+            status = "revoked"
+        elif row.claimed_at is not None:
+            status = "claimed"
+        elif as_utc(row.long_expires_at) <= now:
+            status = "expired"
+        else:
+            status = "active"
+        rows.append(
+            {
+                "uuid": row.uuid,
+                "test_type": row.test_type,
+                "issued_at": as_utc(row.issued_at),
+                "status": status,
+            }
+        )
+    return _page(request, "codes.html", session, rows=rows)
+
+
+@router.post("/codes/{code_uuid}/revoke")
+def revoke(
+    code_uuid: str, db: DbDep, session: SignedInDep, now: NowDep, csrf: Annotated[str, Form()]
+) -> Response:
+    _check_csrf(session, csrf)
+    query = update(VerificationCode).where(
+        VerificationCode.uuid == code_uuid,
+        VerificationCode.claimed_at.is_(None),
+        VerificationCode.revoked_at.is_(None),
+    )
+    if session.official.role != "admin":
+        query = query.where(VerificationCode.issued_by == session.official.id)
+    if db.execute(query.values(revoked_at=now)).rowcount:
+        audit(
+            db=db, now=now, official_id=session.official.id, action="code.revoked", detail={"uuid": code_uuid}
+        )
+    return RedirectResponse("/console/codes", status_code=303)
+
+
+@router.get("/upload", response_class=HTMLResponse)
+def upload_page(request: Request, session: SignedInDep) -> Response:
+    return _page(request, "upload.html", session, result=None)
+
+
+@router.post("/upload", response_class=HTMLResponse)
+async def upload(
+    request: Request,
+    db: DbDep,
+    state: StateDep,
+    now: NowDep,
+    session: SignedInDep,
+    csrf: Annotated[str, Form()],
+    report_type: Annotated[str, Form()],
+    key_file: Annotated[UploadFile | None, File()] = None,
+    key_text: Annotated[str, Form(max_length=_MAX_KEY_FILE)] = "",
+    symptom_date: Annotated[str, Form()] = "",
+    test_date: Annotated[str, Form()] = "",
+    consent: Annotated[str, Form()] = "",
+) -> Response:
+    _check_csrf(session, csrf)
+
+    def fail(message: str) -> Response:
+        return _page(request, "upload.html", session, 400, result=None, error=message)
+
+    if consent != "yes":
+        return fail("the case's consent is required")
+    if report_type not in ("confirmed", "likely", "user-report"):
+        return fail("choose a report type")
+    data: bytes | str = key_text.strip()
+    if key_file is not None and key_file.filename:
+        data = await key_file.read(_MAX_KEY_FILE + 1)
+        if len(data) > _MAX_KEY_FILE:
+            return fail("the key file is too large")
+    if not data:
+        return fail("give the key file or paste its QR text")
+    try:
+        keys = keyfile.load(data)
+        anchor = date.fromisoformat(symptom_date or test_date) if (symptom_date or test_date) else None
+    except KeyFileError as exc:
+        return fail(str(exc))
+    except ValueError:
+        return fail("dates are YYYY-MM-DD")
+    onset = date_interval(anchor) if anchor else en_interval_number(now.timestamp()) - 4 * TEK_ROLLING_PERIOD
+    try:
+        outcome = store_keys(
+            db=db, keys=state.keys, settings=state.settings, parsed=list(enumerate(keys)),
+            report_type=REPORT_TYPES[report_type], onset=onset or 0, authority=state.settings.health_authority_id,
+            now=now,
+        )  # fmt: skip
+    except ServerError as exc:
+        return fail("; ".join([exc.message, *exc.details]))
+    audit(
+        db=db, now=now, official_id=session.official.id, action="keys.uploaded_for_case",
+        detail={"keys": outcome.inserted, "reportType": report_type},
+    )  # fmt: skip
+    return _page(request, "upload.html", session, result=outcome)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_log(request: Request, db: DbDep, session: SignedInDep) -> Response:
+    if session.official.role != "admin":
+        return _forbidden(request, session)
+    names = {o.id: o.name for o in db.scalars(select(Official))}
+    entries = [
+        {
+            "at": as_utc(e.at),
+            "who": names.get(e.official_id or -1, "-"),
+            "action": e.action,
+            "detail": e.detail,
+        }
+        for e in db.scalars(select(AuditEntry).order_by(AuditEntry.at.desc()).limit(300))
+    ]
+    return _page(request, "audit.html", session, entries=entries)
+
+
+@router.post("/language")
+def language(
+    db: DbDep, state: StateDep, request: Request, session: SignedInDep, csrf: Annotated[str, Form()]
+) -> Response:
+    _check_csrf(session, csrf)
+    from tracer_server.models import ConsoleSession
+
+    token = request.cookies.get(auth.COOKIE, "")
+    db.execute(
+        update(ConsoleSession)
+        .where(ConsoleSession.token_hash == state.keys.digest(token))
+        .values(lang="en" if session.lang == "vi" else "vi")
+    )
+    return RedirectResponse("/console/", status_code=303)
