@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from beacon.activity import ActivitySignal
 from beacon.clock import SystemClock
 from beacon.radio import RadioError
 from beacon.report import Reporter, ReportError
@@ -231,6 +232,11 @@ async def _daemon(settings: BeaconSettings, store: BeaconStore, radio: str) -> i
         clock=SystemClock(),
         rng=rng,
         sync_interval_s=settings.sync_interval_minutes * 60,
+        activity=(
+            ActivitySignal(settings.server_url, settings.district, opted_in=settings.report_activity, rng=rng)
+            if settings.server_url
+            else None
+        ),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -12,6 +12,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 
+from beacon.activity import ActivitySignal
 from beacon.clock import Clock
 from beacon.radio import Advertiser, AdvertReport, RadioError, Scanner
 from beacon.scans import SCAN_INTERVAL_S, ScanSchedule
@@ -51,9 +52,10 @@ class Daemon:
         clock: Clock,
         rng: random.Random,
         sync_interval_s: float = 4 * 3600,
+        activity: ActivitySignal | None = None,
     ) -> None:
         self.schedule, self.store, self.scanner, self.advertiser = schedule, store, scanner, advertiser
-        self.syncer, self.clock, self.rng = syncer, clock, rng
+        self.syncer, self.clock, self.rng, self.activity = syncer, clock, rng, activity
         self.scans = ScanSchedule(rng)
         self.sync_interval_s = sync_interval_s
         self.window: _Window | None = None
@@ -117,6 +119,8 @@ class Daemon:
             self.next_purge += _DAY
         if self.syncer is not None and self.next_sync is not None and now >= self.next_sync:
             await self.sync_now(now)
+        if self.activity is not None:
+            await self.activity.maybe_send(now)
 
     async def sync_now(self, now: float) -> SyncReport | None:
         assert self.syncer is not None
@@ -135,6 +139,8 @@ class Daemon:
         times = [t for t in (self.next_scan, self.next_purge, self.next_sync) if t is not None]
         if self.schedule.current is not None:
             times.append(self.schedule.current.until)
+        if self.activity is not None and self.activity.next_at is not None:
+            times.append(self.activity.next_at)
         return min(times) if times else self.clock.now()
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -56,6 +56,9 @@ class BeaconSettings:
     desktop_notifications: bool = True
     warning_hook: str = ""
     pinned_keys: tuple[dict[str, str], ...] = ()
+    report_activity: bool = False
+    """Opt in to one anonymous "active today" signal a day for ``district`` (off by default)."""
+    district: str = ""
 
     @classmethod
     def load(cls, path: Path | None = None, env: dict[str, str] | None = None) -> BeaconSettings:
@@ -86,7 +89,7 @@ class BeaconSettings:
                     converted[name] = Path(value).expanduser() if value else None
                 elif name == "sync_interval_minutes":
                     converted[name] = float(value)
-                elif name in ("desktop_notifications", "passive_scan"):
+                elif name in ("desktop_notifications", "passive_scan", "report_activity"):
                     converted[name] = (
                         value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
                     )

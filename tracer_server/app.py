@@ -69,6 +69,7 @@ def create_app(
         limiter=_limiter(settings, settings.verify_attempts_per_minute, clock, "device"),
         issue_limiter=_limiter(settings, settings.issue_requests_per_minute, clock, "official"),
         signin_limiter=_limiter(settings, 5, clock, "signin"),
+        activity_limiter=_limiter(settings, settings.activity_signals_per_minute, clock, "activity"),
     )
 
     @contextlib.asynccontextmanager

@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         help="export the open window now (tests and demos: weakens the batching that protects uploaders)",
     )
     sub.add_parser("cleanup", help="apply the 14-day retention now")
+    districts = sub.add_parser("load-districts", help="load districts (population, smartphones) from a CSV")
+    districts.add_argument("csv", nargs="?", type=Path, help="default: the vendored Tuyên Quang table")
     sub.add_parser("signing-key", help="print the export verification key (PEM) with its key id and version")
     return parser
 
@@ -132,6 +134,13 @@ def _run(args: argparse.Namespace) -> int:
             print(json.dumps({"apiKey": api_key}))
         else:
             print(f"official {official.name!r} ({official.role}) created; API key (shown once):\n{api_key}")
+        return 0
+    if args.command == "load-districts":
+        from tracer_server.services.adoption import load_districts
+
+        with transaction(factory) as db:
+            count = load_districts(db, args.csv.read_text(encoding="utf-8") if args.csv else None)
+        print(f"{count} districts loaded")
         return 0
     storage = LocalDirectoryStorage(settings.exports_dir)
     if args.command == "export":

@@ -26,9 +26,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "ActivityCount",
     "AuditEntry",
     "Base",
     "ConsoleSession",
+    "District",
     "ExportBatch",
     "ExportFile",
     "Exposure",
@@ -200,3 +202,27 @@ class AuditEntry(Base):
     official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class District(Base):
+    """A district with its population and smartphones (from a CSV), and the admin's target."""
+
+    __tablename__ = "districts"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    population: Mapped[int] = mapped_column(Integer)
+    smartphones: Mapped[int] = mapped_column(Integer)
+    target_share: Mapped[float | None] = mapped_column()
+    """Target share of smartphone owners running the app, 0..1."""
+    deadline: Mapped[date | None] = mapped_column(Date)
+
+
+class ActivityCount(Base):
+    """How many "active today" signals a district got on a UTC day. Nothing per device."""
+
+    __tablename__ = "activity_counts"
+
+    district: Mapped[str] = mapped_column(ForeignKey("districts.code", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,6 +7,8 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ActivityRequest",
+    "ActivityResponse",
     "CertificateRequest",
     "CertificateResponse",
     "ExposureKeyItem",
@@ -93,4 +95,13 @@ class PublishResponse(BaseModel):
     error: str = ""
     code: str = ""
     warnings: list[str] = Field(default_factory=list)
+    padding: str = ""
+
+
+class ActivityRequest(_In):
+    district: str = Field(max_length=64, description="the district code the device's user chose")
+    padding: str = _PADDING
+
+
+class ActivityResponse(BaseModel):
     padding: str = ""

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     max_symptom_age_days: int = 28
     codes_per_official_per_day: int = 500
     issue_requests_per_minute: int = 60
+    activity_signals_per_minute: int = 3
+    """Per client (HMAC'd under a daily key): a device sends one a day."""
     """Per official, across processes when Redis is configured."""
     verify_attempts_per_minute: int = 10
     health_authorities: list[HealthAuthorityConfig] = Field(default_factory=list)

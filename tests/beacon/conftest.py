@@ -100,6 +100,10 @@ class LiveServer:
     api_key: str
 
     @property
+    def state(self) -> Any:
+        return self.app.state.bluezone
+
+    @property
     def verification_key(self) -> VerificationKey:
         key: VerificationKey = self.app.state.bluezone.keys.export_verification
         return key

@@ -71,3 +71,33 @@ def test_near_beacon_is_warned_and_far_beacon_is_not(world: World, live_server: 
         assert bob.store.warnings()[0]["withdrawn"] is None
 
     asyncio.run(scenario())
+
+
+def test_opted_in_beacons_are_counted_and_the_others_send_chaff(
+    world: World, live_server: LiveServer
+) -> None:
+    from beacon.activity import ActivitySignal
+    from tracer_server.db import transaction
+    from tracer_server.models import ActivityCount
+    from tracer_server.services.adoption import load_districts
+
+    with transaction(live_server.state.factory) as db:
+        load_districts(db)
+
+    async def scenario() -> list[int]:
+        signals = [
+            ActivitySignal(live_server.url, "chiem-hoa", opted_in=True, rng=__import__("random").Random(1)),
+            ActivitySignal(live_server.url, "", opted_in=False, rng=__import__("random").Random(2)),
+        ]
+        for hour in range(0, 49):  # two days, hourly
+            now = T0 + hour * 3600
+            live_server.clock.now = datetime.fromtimestamp(now, UTC)
+            for signal in signals:
+                await signal.maybe_send(now)
+        return [s.sent for s in signals]
+
+    sent = asyncio.run(scenario())
+    assert sent == [2, 2]  # one a day each
+    with live_server.state.factory() as db:
+        counts = {(r.district, r.day.isoformat()): r.count for r in db.query(ActivityCount)}
+    assert sum(counts.values()) == 2 and all(d == "chiem-hoa" for d, _ in counts)

@@ -169,3 +169,35 @@ def test_an_official_uploads_a_key_file_on_a_cases_behalf_and_the_audit_log_says
     _shot(page, tmp_path, "audit")
     page.click("text=English")
     assert "Audit log" in page.content()
+
+
+def test_the_adoption_page_shows_districts_targets_a_chart_and_a_csv(
+    console: tuple[str, Any], page: Any, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from tracer_server.services import adoption
+
+    base, server = console
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    with transaction(server.state.factory) as db:
+        adoption.load_districts(db)
+        for _ in range(25):
+            adoption.record_activity(db, "tuyen-quang", yesterday)
+        for _ in range(3):
+            adoption.record_activity(db, "lam-binh", yesterday)
+    _sign_in(page, base)
+    page.goto(f"{base}/console/adoption")
+    assert "giới hạn trên" in page.inner_text("#upper-bound")  # counts are an upper bound
+    assert page.inner_text("tr[data-code='tuyen-quang'] .active") == "25"
+    assert page.inner_text("tr[data-code='lam-binh'] .active") == "< 10"
+    page.fill("input[aria-label='Chỉ tiêu tuyen-quang']", "60")
+    page.fill("input[aria-label='Hạn tuyen-quang']", "2021-08-30")
+    page.locator("form[action='/console/adoption/tuyen-quang/target'] button").click()
+    assert page.inner_text("tr[data-code='tuyen-quang'] .progress") == "0 %"  # 25 of 101,883 phones vs 60 %
+    assert page.locator("#chart svg polyline").count() == 7
+    _shot(page, tmp_path, "adoption")
+    with page.expect_download() as download:
+        page.click("#csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "tuyen-quang" in text and "< 10" in text

@@ -21,6 +21,7 @@ import redis
 
 REDIS_URL = os.environ.get("BLUEZONE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 pytestmark = pytest.mark.slow
+_ENV: list[dict[str, str]] = []  # the fixture's environment, for tests that run the CLI too
 
 
 def _port() -> int:
@@ -54,7 +55,9 @@ def two_servers(tmp_path: Path, postgres_template: str, postgres_url: str) -> It
         "BLUEZONE_DATABASE_URL": postgres_url,
         "BLUEZONE_REDIS_URL": REDIS_URL,
         "BLUEZONE_VERIFY_ATTEMPTS_PER_MINUTE": "20",
+        "BLUEZONE_ACTIVITY_SIGNALS_PER_MINUTE": "100",
     }
+    _ENV[:] = [env]
     cli = [sys.executable, "-m", "bluezone", "server"]
     subprocess.run([*cli, "init"], env=env, check=True, capture_output=True)
     made = subprocess.run(
@@ -112,3 +115,26 @@ def test_rate_limits_hold_across_processes(two_servers: tuple[list[str], str]) -
     statuses = [_post(urls[i % 2] + "/api/verify", {"code": "00000000"})[0] for i in range(24)]
     assert statuses[:20].count(429) == 0
     assert statuses[20:] == [429] * 4  # 20 a minute shared by both processes, not 20 each
+
+
+def test_activity_counts_add_up_across_processes(two_servers: tuple[list[str], str]) -> None:
+    urls, _ = two_servers
+    import psycopg  # the count lives in the shared database
+
+    loaded = subprocess.run(
+        [sys.executable, "-m", "bluezone", "server", "load-districts"],
+        env=_ENV[0],
+        capture_output=True,
+        text=True,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(
+            pool.map(
+                lambda i: _post(urls[i % 2] + "/api/user-activity", {"district": "na-hang"})[0], range(16)
+            )
+        )
+    assert statuses.count(200) == 16
+    with psycopg.connect(_ENV[0]["BLUEZONE_DATABASE_URL"]) as conn:
+        (count,) = conn.execute("SELECT count FROM activity_counts WHERE district = 'na-hang'").fetchone()
+    assert count == 16

@@ -40,6 +40,7 @@ class AppState:
     limiter: Limiter
     issue_limiter: Limiter
     signin_limiter: Limiter
+    activity_limiter: Limiter
 
 
 # Cheap dependencies are ``async def``: FastAPI runs a sync one in the thread pool, a hop each.

@@ -6,7 +6,15 @@ from fastapi import APIRouter
 
 from tracer_server.api.deps import ClientId, DbDep, NowDep, StateDep
 from tracer_server.middleware import response_padding
-from tracer_server.schemas import CertificateRequest, CertificateResponse, VerifyRequest, VerifyResponse
+from tracer_server.schemas import (
+    ActivityRequest,
+    ActivityResponse,
+    CertificateRequest,
+    CertificateResponse,
+    VerifyRequest,
+    VerifyResponse,
+)
+from tracer_server.services.adoption import record_activity
 from tracer_server.services.certificates import issue_certificate
 from tracer_server.services.codes import redeem_code
 
@@ -39,3 +47,16 @@ def certificate(
         db=db, keys=state.keys, settings=state.settings, token=body.token, ekeyhmac=body.ekeyhmac, now=now
     )
     return CertificateResponse(certificate=cert, padding=response_padding())
+
+
+@router.post("/user-activity", response_model=ActivityResponse)
+def user_activity(
+    body: ActivityRequest, db: DbDep, state: StateDep, now: NowDep, client: ClientId
+) -> ActivityResponse:
+    """One anonymous "active today" signal for a district (opt-in on the device; chaff-capable).
+
+    Only the count for (district, UTC day) changes; nothing about the sender is kept.
+    """
+    state.activity_limiter.check(client)
+    record_activity(db, body.district, now)
+    return ActivityResponse(padding=response_padding())

@@ -67,6 +67,25 @@ TEXTS: dict[str, dict[str, str]] = {
     "detail": {"vi": "Chi tiết", "en": "Detail"},
     "error": {"vi": "Lỗi", "en": "Error"},
     "language": {"vi": "English", "en": "Tiếng Việt"},
+    "adoption": {"vi": "Tỷ lệ sử dụng", "en": "Adoption"},
+    "district": {"vi": "Huyện/Thành phố", "en": "District"},
+    "population": {"vi": "Dân số", "en": "Population"},
+    "smartphones": {"vi": "Điện thoại thông minh", "en": "Smartphones"},
+    "active_devices": {"vi": "Thiết bị hoạt động (hôm qua)", "en": "Active devices (yesterday)"},
+    "share_population": {"vi": "% dân số", "en": "% of population"},
+    "share_smartphones": {"vi": "% điện thoại thông minh", "en": "% of smartphones"},
+    "target": {"vi": "Chỉ tiêu", "en": "Target"},
+    "deadline": {"vi": "Hạn", "en": "Deadline"},
+    "progress": {"vi": "Tiến độ", "en": "Progress"},
+    "set": {"vi": "Đặt", "en": "Set"},
+    "download_csv": {"vi": "Tải CSV", "en": "Download CSV"},
+    "upper_bound": {
+        "vi": 'Số liệu là giới hạn trên: tín hiệu "hoạt động hôm nay" không được xác thực '
+        "và không gắn với thiết bị nào. "
+        'Số nhỏ hơn {k} được hiển thị là "< {k}".',
+        "en": 'Counts are an upper bound: "active today" signals are unauthenticated and tied to no device. '
+        'Counts under {k} show as "< {k}".',
+    },
 }
 
 

@@ -3,6 +3,7 @@ case's behalf, audit log. Roles are enforced on every page; every form carries a
 
 from __future__ import annotations
 
+import html
 import io
 import secrets
 from datetime import date, timedelta
@@ -23,6 +24,7 @@ from tracer_server.console.i18n import LANGUAGES, translator
 from tracer_server.db import as_utc
 from tracer_server.errors import RateLimited, ServerError
 from tracer_server.models import AuditEntry, ExportBatch, ExportFile, Exposure, Official, VerificationCode
+from tracer_server.services import adoption
 from tracer_server.services.certificates import date_interval
 from tracer_server.services.codes import issue_code
 from tracer_server.services.officials import audit
@@ -369,3 +371,82 @@ def language(
         .values(lang="en" if session.lang == "vi" else "vi")
     )
     return RedirectResponse("/console/", status_code=303)
+
+
+# ---- adoption ------------------------------------------------------------------------------------
+
+
+def _chart(rows: list[adoption.DistrictRow]) -> str:
+    """An inline SVG line chart of daily counts per district: server-drawn, no script."""
+    width, height, pad = 640, 220, 30
+    top = max([1, *(count for row in rows for _, count in row.history)])
+    colours = ["#0b5394", "#b45f06", "#38761d", "#990000", "#674ea7", "#0097a7", "#bf9000", "#444444"]
+    lines = []
+    for index, row in enumerate(rows):
+        if not row.history:
+            continue
+        step = (width - 2 * pad) / max(1, len(row.history) - 1)
+        points = " ".join(
+            f"{pad + k * step:.1f},{height - pad - (count / top) * (height - 2 * pad):.1f}"
+            for k, (_, count) in enumerate(row.history)
+        )
+        colour = colours[index % len(colours)]
+        lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
+        label = html.escape(row.name)
+        lines.append(
+            f'<text x="{width - pad + 4}" y="{14 + 14 * index}" font-size="11" fill="{colour}">{label}</text>'
+        )
+    first = rows[0].history[0][0].isoformat() if rows and rows[0].history else ""
+    last = rows[0].history[-1][0].isoformat() if rows and rows[0].history else ""
+    axis = (
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#999"/>'
+        f'<text x="{pad}" y="{height - 8}" font-size="11">{first}</text>'
+        f'<text x="{width - pad - 60}" y="{height - 8}" font-size="11">{last}</text>'
+        f'<text x="2" y="{pad}" font-size="11">{top}</text>'
+    )
+    size = f'width="{width + 160}" height="{height}"'
+    return f'<svg xmlns="http://www.w3.org/2000/svg" {size} role="img">{axis}{"".join(lines)}</svg>'
+
+
+@router.get("/adoption", response_class=HTMLResponse)
+def adoption_page(request: Request, db: DbDep, session: SignedInDep, now: NowDep) -> Response:
+    rows = adoption.report(db, now.date())
+    return _page(request, "adoption.html", session, rows=rows, chart=_chart(rows), minimum=adoption.MIN_SHOWN)
+
+
+@router.get("/adoption.csv")
+def adoption_csv(db: DbDep, session: SignedInDep, now: NowDep) -> Response:
+    body = adoption.report_csv(adoption.report(db, now.date()))
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="adoption-{now.date().isoformat()}.csv"',
+            **_HEADERS,
+        },
+    )
+
+
+@router.post("/adoption/{code}/target")
+def adoption_target(
+    request: Request,
+    code: str,
+    db: DbDep,
+    now: NowDep,
+    session: SignedInDep,
+    csrf: Annotated[str, Form()],
+    target_percent: Annotated[str, Form()] = "",
+    deadline: Annotated[str, Form()] = "",
+) -> Response:
+    _check_csrf(session, csrf)
+    if session.official.role != "admin":
+        return _forbidden(request, session)
+    try:
+        share = float(target_percent) / 100 if target_percent else None
+        due = date.fromisoformat(deadline) if deadline else None
+        adoption.set_target(db, code, share, due)
+    except (ValueError, ServerError):
+        return _page(request, "error.html", session, 400, message="target: a percentage 1-100 and a date")
+    audit(db=db, now=now, official_id=session.official.id, action="adoption.target_set",
+          detail={"district": code, "target": target_percent, "deadline": deadline})  # fmt: skip
+    return RedirectResponse("/console/adoption", status_code=303)
