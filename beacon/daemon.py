@@ -35,7 +35,15 @@ class _Window:
 
     def sightings(self) -> list[Sighting]:
         return [
-            Sighting(rpi, self.aems[rpi], round(sum(r) / len(r)), self.start, max_rssi=max(r), count=len(r))
+            Sighting(
+                rpi,
+                self.aems[rpi],
+                round(sum(r) / len(r)),
+                self.start,
+                max_rssi=max(r),
+                count=len(r),
+                min_rssi=min(r),
+            )
             for rpi, r in self.heard.items()
         ]
 

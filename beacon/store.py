@@ -184,7 +184,7 @@ class BeaconStore:
                         s.count,
                         s.rssi * s.count,
                         s.strongest_rssi,
-                        min(s.rssi, s.strongest_rssi),
+                        s.rssi if s.min_rssi is None else s.min_rssi,  # the weakest report
                     ),
                 )
 
@@ -196,11 +196,12 @@ class BeaconStore:
 
     def sightings(self, since: float = 0.0) -> list[Sighting]:
         rows = self.db.execute(
-            "SELECT rpi, aem, rssi_sum, count, window, max_rssi FROM sightings WHERE window >= ?", (since,)
+            "SELECT rpi, aem, rssi_sum, count, window, max_rssi, min_rssi FROM sightings WHERE window >= ?",
+            (since,),
         )
         return [
-            Sighting(rpi, aem, round(total / count), window, max_rssi=top, count=count)
-            for rpi, aem, total, count, window, top in rows
+            Sighting(rpi, aem, round(total / count), window, max_rssi=top, count=count, min_rssi=low)
+            for rpi, aem, total, count, window, top, low in rows
         ]
 
     def counts(self) -> dict[str, int]:

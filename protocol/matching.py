@@ -57,7 +57,8 @@ _SHIFT = 32 - _FILTER_BITS
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
-    """What a device heard of one RPI in one scan: ``rssi`` the mean, ``max_rssi`` the strongest.
+    """What a device heard of one RPI in one scan: ``rssi`` the mean, ``max_rssi`` the strongest,
+    ``min_rssi`` the weakest.
 
     ``timestamp`` is unix seconds (the scan's time); ``count`` the advertisements aggregated.
     """
@@ -68,6 +69,7 @@ class Sighting:
     timestamp: float
     max_rssi: int | None = None
     count: int = 1
+    min_rssi: int | None = None
 
     @property
     def interval(self) -> int:

@@ -121,9 +121,9 @@ def test_record_window_aggregates_per_rpi_per_window(store: BeaconStore) -> None
 
     got = sorted(store.sightings(), key=lambda s: (s.timestamp, s.rpi))
     assert got == [
-        Sighting(a, b"aem1", -65, T0, max_rssi=-55, count=4),  # mean of 2 × −60 and 2 × −70
-        Sighting(a, b"aem1", -80, T0 + 250, max_rssi=-80, count=1),
-        Sighting(b, b"aem2", -90, T0 + 250, max_rssi=-85, count=3),
+        Sighting(a, b"aem1", -65, T0, max_rssi=-55, count=4, min_rssi=-70),  # mean of 2 × −60 and 2 × −70
+        Sighting(a, b"aem1", -80, T0 + 250, max_rssi=-80, count=1, min_rssi=-80),
+        Sighting(b, b"aem2", -90, T0 + 250, max_rssi=-85, count=3, min_rssi=-90),
     ]
     assert store.scan_times() == [T0, T0 + 250]
     assert store.counts()["sightings"] == 3
@@ -132,7 +132,7 @@ def test_record_window_aggregates_per_rpi_per_window(store: BeaconStore) -> None
 def test_one_window_holding_the_same_rpi_twice_stores_one_aggregate(store: BeaconStore) -> None:
     a = b"A" * 16
     store.record_window(T0, [Sighting(a, b"aem1", -50, T0), Sighting(a, b"aem1", -60, T0, max_rssi=-58)])
-    assert store.sightings() == [Sighting(a, b"aem1", -55, T0, max_rssi=-50, count=2)]
+    assert store.sightings() == [Sighting(a, b"aem1", -55, T0, max_rssi=-50, count=2, min_rssi=-60)]
 
 
 def test_an_empty_window_is_still_a_scan(store: BeaconStore) -> None:
@@ -274,3 +274,16 @@ def test_kill_9_mid_write_loses_nothing_committed(tmp_path: Path) -> None:
             store.close()
     with closing(sqlite3.connect(state / "beacon.db")) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_window_keeps_the_mean_strongest_and_weakest_report(tmp_path: Path) -> None:
+    """Regression: the weakest report was stored as min(mean, strongest), not the weakest."""
+    from protocol.matching import Sighting
+
+    store = BeaconStore(tmp_path / "state")
+    store.record_window(
+        1000.0, [Sighting(b"\x01" * 16, b"\x02" * 4, -70, 1000.0, max_rssi=-60, count=3, min_rssi=-81)]
+    )
+    (got,) = store.sightings()
+    assert (got.rssi, got.max_rssi, got.min_rssi, got.count) == (-70, -60, -81, 3)
+    store.close()
