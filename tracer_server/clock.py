@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 Clock = Callable[[], datetime]
 """Returns the current time as an aware UTC datetime."""
@@ -28,8 +28,6 @@ class DemoClock:
         self._origin = monotonic()
 
     def __call__(self) -> datetime:
-        from datetime import timedelta
-
         return self._start + timedelta(seconds=(self._monotonic() - self._origin) * self._speed)
 
 
@@ -43,7 +41,5 @@ class ManualClock:
         return self.now
 
     def advance(self, **delta: float) -> datetime:
-        from datetime import timedelta
-
         self.now += timedelta(**delta)
         return self.now
