@@ -6,11 +6,13 @@ encounter, one way of carrying) and a fading term per scan (``shared/spec/sim.md
 
     RSSI = TX power − L(1 m) − 10·n·log10(d) + carriage_tx + carriage_rx − obstruction + X_pair + X_scan
 
-Defaults (``ChannelParams``): ``L(1 m)`` = 59 dB and n = 1.3 put the DP-3T EPFL measurements'
-median (−81 dBm under 1 m at ULTRA_LOW, −90 dBm at 3–5 m) at GAEN's LOW power; σ_pair = 5 dB
-and σ_scan = 3.5 dB are the per-pair and per-burst spreads computed from field data; carriage
-offsets are relative to a phone held in the hand (pc-ng and MIT Matrix data: 10–15 dB for
-pockets and bags). ``bluezone sim calibrate`` refits them on the vendored data.
+Defaults (``ChannelParams``) are the fit of ``bluezone sim calibrate`` on the vendored DP-3T
+EPFL measurements (``sim/channel_fit.py``: 68,775 ten-second bursts of 1,315 pairs at 0.3–10 m):
+``L(1 m)`` = 61.4 dB, n = 1.14 (bodies flatten the curve: free space would be 2), σ_pair = 5.6 dB
+(a persistent offset per encounter), σ_scan = 5.2 dB (burst to burst); a test keeps them equal
+to the fit. Carriage offsets are relative to a phone held in the hand (pc-ng and MIT Matrix
+data in ``shared/spec/sim.md`` §2.1: 10–15 dB for pockets and bags): the EPFL data cannot
+separate them, so they come from the literature.
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ CARRIAGE_OFFSET_DB: dict[Carriage, float] = {
 
 @dataclass(frozen=True, slots=True)
 class ChannelParams:
-    loss_1m_db: float = 59.0
-    exponent: float = 1.3
-    sigma_pair_db: float = 5.0
-    sigma_scan_db: float = 3.5
+    loss_1m_db: float = 61.4
+    exponent: float = 1.14
+    sigma_pair_db: float = 5.6
+    sigma_scan_db: float = 5.2
     sensitivity_dbm: float = -100.0
     min_distance_m: float = 0.1
 
