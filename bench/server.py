@@ -175,9 +175,7 @@ def _export_child(url: str, workdir: str, queue: Any) -> None:
         close_window=True,
     )
     elapsed = time.perf_counter() - started
-    queue.put(
-        (elapsed, report.keys, len(report.files or []), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    )
+    queue.put((elapsed, report.keys, len(report.files), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
 
 
 def bench_export(count: int, workdir: Path) -> None:

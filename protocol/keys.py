@@ -33,6 +33,7 @@ __all__ = [
     "encrypt_aem",
     "new_tek",
     "padded_data",
+    "padded_run",
     "rolling_start",
     "rpi",
     "rpis",
@@ -112,9 +113,10 @@ def padded_data(interval: int) -> bytes:
     return _RPI_PREFIX + struct.pack("<I", interval)
 
 
-@lru_cache(maxsize=64)
-def _padded_run(start: int, count: int) -> bytes:
-    # Matching derives the same start intervals for every key of a day: build the blocks once.
+@lru_cache(maxsize=512)
+def padded_run(start: int, count: int) -> bytes:
+    """PaddedData of intervals ``start … start + count − 1``, concatenated; cached, since every
+    key of a day (and every key matched against it) derives the same run."""
     return b"".join(padded_data(start + k) for k in range(count))
 
 
@@ -130,7 +132,7 @@ def rpis(rpik: bytes, start: int, count: int = TEK_ROLLING_PERIOD) -> list[bytes
         raise KeyMaterialError(f"count must be 1..{TEK_ROLLING_PERIOD}, got {count}")
     _check_interval(start)
     _check_interval(start + count - 1)
-    blocks = _ecb(rpik, _padded_run(start, count))
+    blocks = _ecb(rpik, padded_run(start, count))
     return [blocks[k : k + KEY_LENGTH] for k in range(0, len(blocks), KEY_LENGTH)]
 
 

@@ -21,7 +21,6 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from protocol.advert import Metadata
 from protocol.errors import PayloadError
 from protocol.export import DiagnosisKey
-from protocol.keys import EN_INTERVAL_SECONDS, KEY_LENGTH, decrypt_aem, derive_aemk, padded_data
+from protocol.keys import EN_INTERVAL_SECONDS, KEY_LENGTH, decrypt_aem, derive_aemk, padded_run
 
 if TYPE_CHECKING:
     import numpy as np
@@ -143,11 +142,6 @@ def _rpik(tek: bytes) -> bytes:
     return hashlib.sha256(key.translate(_TRANS_5C) + expand).digest()[:KEY_LENGTH]
 
 
-@lru_cache(maxsize=512)
-def _padded_blocks(start: int, count: int) -> bytes:
-    return b"".join(padded_data(start + k) for k in range(count))
-
-
 class _SightingIndex:
     """Sightings by RPI, plus two bit tables over RPI bytes 0–3 and 4–7 for the batch filter."""
 
@@ -176,7 +170,7 @@ class _SightingIndex:
         for key in keys:
             period = key.rolling_period
             encryptor = Cipher(algorithms.AES(_rpik(key.key_data)), modes.ECB()).encryptor()
-            encryptor.update_into(_padded_blocks(key.rolling_start_interval_number, period), view[offset:])
+            encryptor.update_into(padded_run(key.rolling_start_interval_number, period), view[offset:])
             starts.append(offset // KEY_LENGTH)
             offset += period * KEY_LENGTH
         view.release()

@@ -281,16 +281,18 @@ CONFIGS: dict[str, Decision] = {
 
 
 def evaluate(decide: Decision, samples: Sequence[PairSample]) -> Metrics:
-    tp = fp = fn = 0
-    for sample in samples:
-        predicted = decide(sample.windows)
-        tp += predicted and sample.close
-        fp += predicted and not sample.close
-        fn += sample.close and not predicted
+    return _metrics([(decide(sample.windows), sample.close) for sample in samples])
+
+
+def _metrics(decisions: Sequence[tuple[bool, bool]]) -> Metrics:
+    """Precision, recall and F1 of (predicted, truly close) decisions."""
+    tp = sum(1 for predicted, close in decisions if predicted and close)
+    fp = sum(1 for predicted, close in decisions if predicted and not close)
+    fn = sum(1 for predicted, close in decisions if close and not predicted)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return Metrics(precision, recall, f1, tp + fn, len(samples))
+    return Metrics(precision, recall, f1, tp + fn, len(decisions))
 
 
 # ---- tuning ---------------------------------------------------------------------------------
@@ -369,18 +371,12 @@ def tune(samples: Sequence[PairSample]) -> tuple[RiskConfig, Metrics]:
 
 def cross_validate(samples: Sequence[PairSample]) -> Metrics:
     """Leave one scenario out: tune on four, decide on the fifth; metrics pooled over the five."""
-    tp = fp = fn = 0
+    decisions = []
     for held_out in SCENARIOS:
         config, _ = tune([s for s in samples if s.scenario != held_out])
         decide = gaen_decision(config)
-        for sample in (s for s in samples if s.scenario == held_out):
-            predicted = decide(sample.windows)
-            tp += predicted and sample.close
-            fp += predicted and not sample.close
-            fn += sample.close and not predicted
-    precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return Metrics(precision, recall, f1, tp + fn, len(samples))
+        decisions += [(decide(s.windows), s.close) for s in samples if s.scenario == held_out]
+    return _metrics(decisions)
 
 
 def render_table(samples: Sequence[PairSample]) -> str:

@@ -195,7 +195,7 @@ async def _scenario(
         )
         event(
             f"export published: {exported.keys} real keys + {exported.padding} padding, "
-            f"files {', '.join(exported.files or [])}"
+            f"files {', '.join(exported.files)}"
         )
         pinned = [server.state.keys.export_verification]
         for name, (_, store, _, _, notifier) in beacons.items():

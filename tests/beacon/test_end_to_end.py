@@ -62,7 +62,7 @@ def test_near_beacon_is_warned_and_far_beacon_is_not(world: World, live_server: 
         for beacon in (bob, carol):
             syncer = syncer_for(beacon.store, live_server, beacon.notifier)
             result = await syncer.sync(world.clock.now())
-            assert result.files == len(report.files or []) and not result.rejected
+            assert result.files == len(report.files) and not result.rejected
 
         assert [n.withdrawn for n in bob.notifier.sent] == [False]
         assert bob.notifier.sent[0].day == int(T0 // 86_400)

@@ -308,7 +308,7 @@ def test_keys_in_a_file_are_sorted_by_their_bytes(exporter: Server) -> None:
 def test_export_files_verify_with_the_servers_export_key(exporter: Server, storage: MemoryStorage) -> None:
     add_keys(exporter, 3, created_at=at(10))
     exporter.clock.now = at(14)
-    (name,) = export_now(exporter).files or []
+    (name,) = export_now(exporter).files
     verification = exporter.state.keys.export_verification
     export = read_export(storage.files[name], verification)
     assert export.region == "VN"
@@ -321,7 +321,7 @@ def test_export_files_verify_with_the_servers_export_key(exporter: Server, stora
 def test_export_files_do_not_verify_with_another_key(exporter: Server, storage: MemoryStorage) -> None:
     add_keys(exporter, 3, created_at=at(10))
     exporter.clock.now = at(14)
-    (name,) = export_now(exporter).files or []
+    (name,) = export_now(exporter).files
     stranger = SigningKey.generate("452", "v1").verification_key()
     with pytest.raises(ExportError):
         read_export(storage.files[name], stranger)
@@ -456,7 +456,7 @@ def test_cleanup_after_15_days_removes_keys_files_index_entries_and_codes(
     issue(exporter)
     add_keys(exporter, 3, created_at=at(10))
     exporter.clock.now = at(14)
-    (name,) = export_now(exporter).files or []
+    (name,) = export_now(exporter).files
 
     exporter.clock.now = at(14) + timedelta(days=15)
     recent = add_keys(exporter, 2, created_at=exporter.clock() - timedelta(hours=1), seed=9)
@@ -477,7 +477,7 @@ def test_cleanup_keeps_what_is_younger_than_14_days(exporter: Server, storage: M
     issue(exporter)
     add_keys(exporter, 3, created_at=at(10))
     exporter.clock.now = at(14)
-    (name,) = export_now(exporter).files or []
+    (name,) = export_now(exporter).files
     exporter.clock.now = at(7) + timedelta(days=14)  # 13 days after the batch ended at 12:00
     state = exporter.state
     report = run_cleanup(
@@ -495,7 +495,7 @@ def test_cleanup_keeps_what_is_younger_than_14_days(exporter: Server, storage: M
 def served(server: Server) -> tuple[Server, str]:
     add_keys(server, 3, created_at=at(10))
     server.clock.now = at(14)
-    (name,) = export_now(server).files or []
+    (name,) = export_now(server).files
     return server, name
 
 

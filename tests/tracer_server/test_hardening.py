@@ -43,9 +43,7 @@ def _export(server: Server) -> list[Any]:
         now=server.clock(),
         close_window=True,
     )
-    return [
-        read_export(state.storage.get(name), state.keys.export_verification) for name in report.files or []
-    ]
+    return [read_export(state.storage.get(name), state.keys.export_verification) for name in report.files]
 
 
 def test_likely_keys_revised_to_confirmed_reappear_in_revised_keys_unpadded(server: Server) -> None:

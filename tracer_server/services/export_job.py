@@ -26,7 +26,7 @@ import random
 import secrets
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,7 +52,7 @@ class LockBusy(RuntimeError):
 @dataclass
 class ExportReport:
     batches: int = 0
-    files: list[str] | None = None
+    files: list[str] = field(default_factory=list)
     keys: int = 0
     padding: int = 0
 
@@ -98,7 +98,7 @@ def run_export(
     rng: Callable[[int], bytes] = secrets.token_bytes,
     progress: Callable[[str], None] = lambda _: None,
 ) -> ExportReport:
-    report = ExportReport(files=[])
+    report = ExportReport()
     with export_lease(factory, now):
         _plan_batches(factory, settings, now, close_window)
         with factory() as db:
@@ -110,7 +110,6 @@ def run_export(
             report.batches += 1
             report.keys += real
             report.padding += padding
-            assert report.files is not None
             report.files += names
             progress(
                 f"batch {as_utc(batch.start):%Y-%m-%d %H:%M}: {real} keys + {padding} padding, "
