@@ -21,7 +21,7 @@ $(RUN_STAMP): pyproject.toml
 	rm -rf $(RUN_VENV)
 	$(PYTHON) -m venv $(RUN_VENV)
 	$(RUN_VENV)/bin/pip install --quiet --upgrade pip
-	$(RUN_VENV)/bin/pip install --quiet -e '.[server]'
+	$(RUN_VENV)/bin/pip install --quiet -e '.[server,sim]'
 	touch $@
 
 lint: $(DEV_STAMP)

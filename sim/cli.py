@@ -1,4 +1,5 @@
-"""``bluezone sim``: ``calibrate`` fits the channel model; ``risk`` prints the risk table."""
+"""``bluezone sim``: ``run`` simulates a population; ``sweep`` runs many; ``calibrate`` fits the
+channel model; ``risk`` prints the risk table."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-USAGE = "usage: bluezone sim calibrate [--json] | bluezone sim risk [--tune]"
+USAGE = (
+    "usage: bluezone sim run|sweep [options] | bluezone sim calibrate [--json] | bluezone sim risk [--tune]"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -16,6 +19,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE)
         return 0 if args else 2
     command, rest = args[0], args[1:]
+    if command == "run":
+        from sim import run_cli
+
+        return run_cli.main(rest)
+    if command == "sweep":
+        from sim import sweep
+
+        return sweep.main(rest)
     if command == "calibrate":
         from sim import channel_fit
 

@@ -13,6 +13,13 @@ EPFL measurements (``sim/channel_fit.py``: 68,775 ten-second bursts of 1,315 pai
 to the fit. Carriage offsets are relative to a phone held in the hand (pc-ng and MIT Matrix
 data in ``shared/spec/sim.md`` §2.1: 10–15 dB for pockets and bags): the EPFL data cannot
 separate them, so they come from the literature.
+
+Where the two people are (``Surroundings``) adds two more terms from the literature (§2.1):
+the body between the phones, ``L_max·(1 − cos θ)/2`` for the angle θ between a person's facing
+and the other phone (MIT LL: 20–24 dB swings in open space, about 10 dB in small reflective
+rooms), centred on its mean so the fitted mean level stays the fit (the EPFL people had bodies
+too); and vehicles, where distance hardly matters (Leith & Farrell: per-pair attenuation and
+distance correlate 0.14 on a tram, 0.01 on a bus), an exponent of 0.3 and 3 dB more spread.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["CARRIAGE_OFFSET_DB", "Carriage", "Channel", "ChannelParams"]
+__all__ = ["CARRIAGE_OFFSET_DB", "SURROUNDINGS", "Carriage", "Channel", "ChannelParams", "Surroundings"]
 
 
 class Carriage(StrEnum):
@@ -56,6 +63,28 @@ class ChannelParams:
     min_distance_m: float = 0.1
 
 
+@dataclass(frozen=True, slots=True)
+class Surroundings:
+    body_loss_max_db: float
+    exponent: float | None = None  # None: the fitted exponent
+    extra_sigma_db: float = 0.0
+
+    def body_loss_db(self, angle_rad: np.ndarray) -> np.ndarray:
+        """The body term for facing angles, centred on zero over uniformly random angles."""
+        import numpy as np
+
+        out: np.ndarray = self.body_loss_max_db * ((1 - np.cos(angle_rad)) / 2 - 0.5)
+        return out
+
+
+SURROUNDINGS: dict[str, Surroundings] = {
+    "small_room": Surroundings(body_loss_max_db=8.0),
+    "room": Surroundings(body_loss_max_db=12.0),
+    "open": Surroundings(body_loss_max_db=18.0),
+    "vehicle": Surroundings(body_loss_max_db=6.0, exponent=0.3, extra_sigma_db=3.0),
+}
+
+
 class Channel:
     """Samples RSSI; randomness comes from the generator passed in."""
 
@@ -78,14 +107,18 @@ class Channel:
         rng: np.random.Generator,
         *,
         offset_db: float | np.ndarray = 0.0,
+        exponent: float | np.ndarray | None = None,
+        extra_sigma_db: float | np.ndarray = 0.0,
     ) -> np.ndarray:
         """One scan's RSSI per distance (vectorised): mean + per-scan fading, in dBm."""
         import numpy as np
 
         p = self.params
+        n = p.exponent if exponent is None else exponent
         d = np.maximum(np.asarray(distance_m, dtype=float), p.min_distance_m)
-        mean = np.asarray(tx_power_dbm) - p.loss_1m_db - 10 * p.exponent * np.log10(d) + offset_db
-        out: np.ndarray = mean + rng.normal(0.0, p.sigma_scan_db, size=d.shape)
+        mean = np.asarray(tx_power_dbm) - p.loss_1m_db - 10 * n * np.log10(d) + offset_db
+        sigma = np.hypot(p.sigma_scan_db, extra_sigma_db)
+        out: np.ndarray = mean + rng.normal(0.0, 1.0, size=d.shape) * sigma
         return out
 
     def heard(self, rssi_dbm: float) -> bool:

@@ -1,0 +1,253 @@
+"""The protocol for a whole population at once: the same keys, RPIs, schedule and arithmetic as
+the real path (:mod:`sim.protocol_path`), in arrays.
+
+* **Release**: which keys each uploading case publishes (onset − 2 days to the upload, today's
+  cut short at the upload interval), when the server stamps them (``created_at``: the arrival
+  hour, or the hour after a still-valid key ends — ``tracer_server/services/publish.py``) and
+  when an export carries them (the end of that ``export_period`` window plus
+  ``export_min_window_age``, the export job's rule).
+* **Matching**: every observation's RPI is derived from the transmitter's real TEK (HKDF, then
+  AES over the PaddedData of its interval) and looked up among the RPIs of the published keys:
+  a sorted table of 64-bit prefixes, each hit confirmed on all 16 bytes.
+* **Risk**: per scan instance, min and typical attenuation (``protocol.risk.attenuation``), the
+  bucket weight × seconds since the previous scan × report-type and infectiousness weights,
+  summed per device per UTC day as the key batches arrive; a device warns at its first sync
+  after the batch that takes a day over the threshold.
+
+A test runs this and the real path on the same observations and requires the same warnings at
+the same times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from protocol.export import ReportType
+from protocol.keys import TEK_ROLLING_PERIOD, derive_rpik, rpis
+from protocol.risk import RiskConfig
+from sim.config import ScenarioConfig
+from sim.epidemic import DAY_S, Cases
+from sim.scanning import Observations
+from sim.teks import day_of, interval_of, teks
+
+__all__ = ["KeyIndex", "KeyRelease", "Warnings", "match_observations", "release_plan", "score", "warn"]
+
+HOUR = 3600.0
+_PREFIX = np.frombuffer(b"EN-RPI" + bytes(6), dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class KeyRelease:
+    """One row per published key."""
+
+    agent: np.ndarray  # int32
+    day: np.ndarray  # int64 UTC day (rolling start = day · 144)
+    rolling_period: np.ndarray  # int64
+    days_since_onset: np.ndarray  # int64
+    created: np.ndarray  # float64: the server's created_at
+    published: np.ndarray  # float64: when the export carrying it appears
+    upload: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return len(self.agent)
+
+
+def publication_time(created: np.ndarray, config: ScenarioConfig) -> np.ndarray:
+    period = config.export_period_minutes * 60.0
+    window_end = (np.floor(created / period) + 1) * period
+    out: np.ndarray = window_end + config.export_min_window_age_minutes * 60.0
+    return out
+
+
+def release_plan(cases: Cases, uploading: np.ndarray, config: ScenarioConfig, first_day: int) -> KeyRelease:
+    """The keys of every uploading case: one per UTC day from onset − 2 days to the upload."""
+    idx = np.flatnonzero(uploading)
+    first = np.maximum(day_of(cases.infectious_from[idx]), first_day)
+    last = day_of(cases.upload[idx])
+    count = np.maximum(last - first + 1, 0)
+    row = np.repeat(np.arange(len(idx)), count)
+    day = first[row] + (np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count))
+    upload = cases.upload[idx][row]
+    is_today = day == last[row]
+    period = np.where(is_today, interval_of(upload) - day * TEK_ROLLING_PERIOD + 1, TEK_ROLLING_PERIOD)
+    end = (day * TEK_ROLLING_PERIOD + period) * 600.0
+    hour_of = np.floor(upload / HOUR) * HOUR
+    created = np.where(end > upload, np.floor(end / HOUR) * HOUR + HOUR, hour_of)
+    onset_day = day_of(cases.onset[idx])[row]
+    return KeyRelease(
+        cases.agent[idx][row],
+        day,
+        period,
+        day - onset_day,
+        created,
+        publication_time(created, config),
+        upload,
+    )
+
+
+class KeyIndex:
+    """The RPIs of every published key, for lookups of observed RPIs."""
+
+    def __init__(self, release: KeyRelease, run_key: bytes) -> None:
+        keys = teks(run_key, release.agent, release.day)
+        blobs, owners = [], []
+        for i in range(len(release)):
+            derived = rpis(
+                derive_rpik(keys[i].tobytes()), int(release.day[i]) * 144, int(release.rolling_period[i])
+            )
+            blobs.append(b"".join(derived))
+            owners.append(np.full(len(derived), i, dtype=np.int64))
+        table = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, 16)
+        owner = np.concatenate(owners) if owners else np.empty(0, dtype=np.int64)
+        prefix = table[:, :8].copy().view(">u8").ravel()
+        order = np.argsort(prefix, kind="stable")
+        self.prefix, self.table, self.owner = prefix[order], table[order], owner[order]
+
+    def lookup(self, observed: np.ndarray) -> np.ndarray:
+        """Per observed RPI ((n, 16) uint8), the index of the published key it belongs to, or −1."""
+        if not len(self.prefix) or not len(observed):
+            return np.full(len(observed), -1, dtype=np.int64)
+        prefix = observed[:, :8].copy().view(">u8").ravel()
+        at = np.minimum(np.searchsorted(self.prefix, prefix), len(self.prefix) - 1)
+        hit = (self.prefix[at] == prefix) & np.all(self.table[at] == observed, axis=1)
+        return np.where(hit, self.owner[at], -1)
+
+
+def observed_rpis(observations: Observations, run_key: bytes) -> np.ndarray:
+    """The RPI each observation heard: its transmitter's key of that day, at that interval."""
+    n = len(observations)
+    interval = interval_of(observations.time)
+    day = interval // TEK_ROLLING_PERIOD
+    blocks = np.empty((n, 16), dtype=np.uint8)
+    blocks[:, :12] = _PREFIX
+    blocks[:, 12:] = interval.astype("<u4").view(np.uint8).reshape(-1, 4)
+    order = np.lexsort((day, observations.transmitter))
+    tx, dd = observations.transmitter[order], day[order]
+    starts = np.flatnonzero(np.r_[True, (tx[1:] != tx[:-1]) | (dd[1:] != dd[:-1])]) if n else np.empty(0, int)
+    bounds = np.r_[starts, n]
+    keys = teks(run_key, tx[starts], dd[starts])
+    ordered = blocks[order]
+    out = np.empty_like(blocks)
+    chunks = []
+    for g in range(len(starts)):
+        encryptor = Cipher(algorithms.AES(derive_rpik(keys[g].tobytes())), modes.ECB()).encryptor()
+        chunks.append(encryptor.update(ordered[bounds[g] : bounds[g + 1]].tobytes()))
+    if n:
+        out[order] = np.frombuffer(b"".join(chunks), dtype=np.uint8).reshape(-1, 16)
+    return out
+
+
+def match_observations(
+    observations: Observations, index: KeyIndex, run_key: bytes
+) -> tuple[Observations, np.ndarray]:
+    """The observations that heard a published key, with that key's row in the release."""
+    key = index.lookup(observed_rpis(observations, run_key))
+    hit = key >= 0
+    return observations.take(hit), key[hit]
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """Risk-weighted seconds per (device, UTC day, key batch publication time)."""
+
+    device: np.ndarray
+    day: np.ndarray
+    published: np.ndarray
+    seconds: np.ndarray  # float64, already multiplied by all weights
+
+
+def score(
+    matched: Observations, key: np.ndarray, release: KeyRelease, risk: RiskConfig, tx_power_dbm: int
+) -> Contributions:
+    """What ``protocol.risk.exposure_windows`` and ``daily_summaries`` compute, in arrays."""
+    if not len(matched):
+        empty = np.empty(0)
+        return Contributions(empty.astype(np.int64), empty.astype(np.int64), empty, empty)
+    # One scan instance per (device, key, scan time): several observations of one key in one scan
+    # (two overlapping episodes of the same pair) merge, as exposure_windows groups by timestamp.
+    order = np.lexsort((matched.time, key, matched.receiver))
+    rx, k, t = matched.receiver[order], key[order], matched.time[order]
+    typical_att = np.maximum(tx_power_dbm - matched.rssi[order].astype(np.int64), 0)
+    min_att = np.maximum(tx_power_dbm - matched.strongest[order].astype(np.int64), 0)
+    secs = matched.seconds_since_last[order].astype(np.float64)
+    new = np.r_[True, (rx[1:] != rx[:-1]) | (k[1:] != k[:-1]) | (t[1:] != t[:-1])]
+    group = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    size = np.bincount(group)
+    instance_min = np.minimum.reduceat(min_att, first)
+    typical = np.round(np.add.reduceat(typical_att, first) / size)
+    attenuation = instance_min if risk.bucket_attenuation == "min" else typical
+    bucket = np.searchsorted(np.asarray(risk.attenuation_bucket_thresholds_db), attenuation, side="left")
+    weight = np.asarray(risk.attenuation_bucket_weights)[bucket] * secs[first]
+    key_rows = k[first]
+    report = risk.report_type_weights.get(risk.mapping.report_type(ReportType.CONFIRMED_TEST), 0.0)
+    infectiousness = np.array(
+        [
+            risk.infectiousness_weights.get(risk.mapping.infectiousness(int(d)), 0.0)
+            for d in release.days_since_onset
+        ]
+    )
+    weight = weight * report * infectiousness[key_rows]
+    return Contributions(rx[first].astype(np.int64), day_of(t[first]), release.published[key_rows], weight)
+
+
+@dataclass(frozen=True)
+class Warnings:
+    """Per warned device: when the warning shows and which batch publication caused it."""
+
+    device: np.ndarray  # int64 agent
+    crossed: np.ndarray  # float64 publication time that took a day over the threshold
+    warned: np.ndarray  # float64 the device's first sync at or after it
+
+    def as_dict(self) -> dict[int, tuple[float, float]]:
+        return {
+            int(d): (float(c), float(w))
+            for d, c, w in zip(self.device, self.crossed, self.warned, strict=True)
+        }
+
+
+def sync_after(
+    published: np.ndarray, device: np.ndarray, sync_phase: np.ndarray, config: ScenarioConfig
+) -> np.ndarray:
+    """The device's first sync at or after ``published`` (syncs at phase + m · interval)."""
+    interval = config.sync_interval_minutes * 60.0
+    phase = sync_phase[device]
+    out: np.ndarray = phase + np.ceil((published - phase) / interval) * interval
+    return out
+
+
+def warn(
+    contributions: Contributions, risk: RiskConfig, sync_phase: np.ndarray, config: ScenarioConfig
+) -> Warnings:
+    c = contributions
+    if not len(c.device):
+        empty = np.empty(0)
+        return Warnings(empty.astype(np.int64), empty, empty)
+    # Sum per (device, day, batch), then accumulate over batches in publication order.
+    order = np.lexsort((c.published, c.day, c.device))
+    device, day, published, seconds = c.device[order], c.day[order], c.published[order], c.seconds[order]
+    new = np.r_[True, (device[1:] != device[:-1]) | (day[1:] != day[:-1]) | (published[1:] != published[:-1])]
+    first = np.flatnonzero(new)
+    per_batch = np.add.reduceat(seconds, first)
+    device, day, published = device[first], day[first], published[first]
+    day_start = np.r_[True, (device[1:] != device[:-1]) | (day[1:] != day[:-1])]
+    cumulative = np.cumsum(per_batch)
+    base = np.maximum.accumulate(np.where(day_start, cumulative - per_batch, 0.0))
+    over = (cumulative - base) >= risk.threshold_weighted_minutes * 60
+    if not over.any():
+        empty = np.empty(0)
+        return Warnings(empty.astype(np.int64), empty, empty)
+    # Earliest crossing per device, over all of its days.
+    cand_device, cand_time = device[over], published[over]
+    order = np.lexsort((cand_time, cand_device))
+    cand_device, cand_time = cand_device[order], cand_time[order]
+    keep = np.r_[True, cand_device[1:] != cand_device[:-1]]
+    dev, crossed = cand_device[keep], cand_time[keep]
+    return Warnings(dev, crossed, sync_after(crossed, dev, sync_phase, config))
+
+
+def days_of_run(config: ScenarioConfig) -> float:
+    return config.days * DAY_S
