@@ -6,7 +6,7 @@ a measurement, a cited source (``shared/spec/sim.md``), the product's own settin
 assumption of ours. Assumptions are labelled as such, so a reader knows which numbers to vary.
 
 Built-in scenarios: ``uniform`` (one district with the given adoption) and ``tuyen-quang``
-(the province's eight districts, population, smartphones and Bluezone users on 6 May 2021,
+(the province's seven districts, population, smartphones and Bluezone users on 6 May 2021,
 vendored in ``sim/data``).
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -85,10 +85,12 @@ class ScenarioConfig:
     # The real protocol: every app user up to this many agents, else a sampled cohort.
     real_path_max_agents: int = 10_000
     real_path_cohort: int = 2_000
-    districts: tuple[District, ...] = field(default=(), compare=True)
+    districts: tuple[District, ...] = ()  # overrides the scenario's districts (from code, not TOML)
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = _type_problems(self)
+        if problems:
+            raise ConfigError("; ".join(problems))
         if not 10 <= self.agents <= 5_000_000:
             problems.append("agents must be 10..5,000,000")
         if not 1 <= self.days <= 28:
@@ -111,6 +113,23 @@ class ScenarioConfig:
             problems.append("scan_interval_s must be 60..900 s and scan_jitter_s under half of it")
         if self.cases_per_100k_per_day < 0 or self.close_distance_m <= 0 or self.close_minutes <= 0:
             problems.append("case rate, close distance and close minutes must be positive")
+        if not self.adoption_curve:
+            problems.append("adoption_curve needs at least one level")
+        if not 1 <= len(self.household_sizes) <= 12 or min(self.household_sizes) < 0:
+            problems.append("household_sizes: 1..12 shares (sizes 1, 2, …), none negative")
+        if self.seed < 0:
+            problems.append("seed must be 0 or more")
+        if self.class_size < 1 or self.workplace_mean_size < 1:
+            problems.append("class_size and workplace_mean_size must be at least 1")
+        if self.upload_delay_hours < 0 or self.employment_rate < 0 or self.employment_rate > 1:
+            problems.append("upload_delay_hours must be >= 0 and employment_rate within 0..1")
+        if self.sync_interval_minutes < 1:
+            problems.append("sync_interval_minutes must be at least 1")
+        if not -50 <= self.tx_power_dbm <= 20:
+            problems.append("tx_power_dbm must be -50..20 (what the metadata can carry)")
+        for name in ("market_visit_probability", "transport_probability"):
+            if not 0 <= getattr(self, name) <= 1:
+                problems.append(f"{name} must be within 0..1")
         if problems:
             raise ConfigError("; ".join(problems))
         try:
@@ -135,6 +154,37 @@ class ScenarioConfig:
                 value = list(value)
             out[f.name] = value
         return out
+
+
+def _type_problems(config: ScenarioConfig) -> list[str]:
+    """Fields of the wrong type (TOML gives what the user wrote), each named."""
+    problems = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        kind = str(f.type)
+        if kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind == "float":
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif kind == "str":
+            ok = isinstance(value, str)
+        elif kind == "date":
+            ok = isinstance(value, date)
+        elif kind.startswith("tuple[int"):
+            ok = isinstance(value, tuple) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            )
+        elif kind.startswith("tuple[float"):
+            ok = isinstance(value, tuple) and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value
+            )
+        else:
+            ok = True
+        if not ok:
+            problems.append(f"{f.name} has the wrong type ({type(value).__name__}: {value!r})")
+    if not problems and len(config.onset_to_test_days) != 2:
+        problems.append("onset_to_test_days needs 2 values")
+    return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,20 +277,20 @@ def load_config(path: Path | None = None, **overrides: Any) -> ScenarioConfig:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from None
-        values.update(data.get("scenario", data))
+        table = data.get("scenario")
+        values.update(table if isinstance(table, dict) else data)
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(ScenarioConfig)} - {"districts"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
     for name in _TUPLE_FIELDS & set(values):
+        if not isinstance(values[name], list | tuple):
+            raise ConfigError(f"{name} must be a list, got {values[name]!r}")
         values[name] = tuple(values[name])
     if isinstance(values.get("start"), str):
         try:
             values["start"] = date.fromisoformat(values["start"])
         except ValueError:
             raise ConfigError(f"start must be a date like 2021-05-03, got {values['start']!r}") from None
-    try:
-        return ScenarioConfig(**values)
-    except TypeError as exc:
-        raise ConfigError(str(exc)) from None
+    return ScenarioConfig(**values)

@@ -96,7 +96,9 @@ def build_population(config: ScenarioConfig, rng: np.random.Generator) -> Popula
     next_household = 0
     sizes_p = np.asarray(config.household_sizes)
     for index, count in enumerate(per_district):
-        sizes = rng.choice(np.arange(1, len(sizes_p) + 1), size=count // 2 + 2, p=sizes_p)
+        if count == 0:
+            continue
+        sizes = rng.choice(np.arange(1, len(sizes_p) + 1), size=count, p=sizes_p)  # enough even if all 1
         sizes = sizes[: int(np.searchsorted(np.cumsum(sizes), count)) + 1]
         household = np.repeat(np.arange(len(sizes)), sizes)[:count] + next_household
         next_household += len(sizes)

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import tempfile
@@ -85,6 +86,27 @@ def _get(url: str) -> bytes:
         return bytes(response.read())
 
 
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _seed_server_keys(folder: Path, run_key: bytes) -> None:
+    """The server's signing keys from the run's seed: signatures are deterministic (RFC 6979), so
+    export files, and the bytes the report counts, repeat with the seed."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name in ("export-signing.pem", "certificate.pem"):
+        digest = hashlib.sha256(run_key + name.encode()).digest()
+        scalar = int.from_bytes(digest, "big") % (_P256_ORDER - 1) + 1
+        pem = ec.derive_private_key(scalar, ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        path = folder / name
+        path.write_bytes(pem)
+        path.chmod(0o600)
+
+
 def _upload_keys(release: KeyRelease, rows: np.ndarray, run_key: bytes) -> list[UploadKey]:
     return [
         UploadKey(
@@ -133,6 +155,7 @@ def publish_through_server(
             issue_requests_per_minute=100_000,
             verify_attempts_per_minute=100_000,
         )
+        _seed_server_keys(settings.keys_dir, run_key)
         with serve_in_thread(settings, clock) as server:
             with transaction(server.state.factory) as db:
                 _, api_key = create_official(
@@ -252,8 +275,8 @@ def real_warnings(
             )
     devices, crossed = [], []
     for device, matches in sorted(per_device.items()):
-        times = sorted({t for m in matches for t in [m.sightings[0].timestamp]})
-        scan_times = clock.scans_between(device, times[0] - 3600, times[-1] + 1).tolist()
+        heard = [s.timestamp for m in matches for s in m.sightings]
+        scan_times = clock.scans_between(device, min(heard) - 3600, max(heard) + 1).tolist()
         for batch_time in sorted({published[m.key.key_data] for m in matches}):
             known = [m for m in matches if published[m.key.key_data] <= batch_time]
             windows = exposure_windows(known, risk.mapping, scan_times=scan_times)

@@ -7,6 +7,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.config import ScenarioConfig
 
 __all__ = ["main", "parse_config"]
 
@@ -59,7 +63,7 @@ SCENARIO_FIELDS = (
 )
 
 
-def parse_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def parse_config(args: argparse.Namespace) -> ScenarioConfig:
     from sim.config import load_config
 
     return load_config(args.config, **{name: getattr(args, name) for name in SCENARIO_FIELDS})

@@ -29,7 +29,7 @@ from protocol.export import ReportType
 from protocol.keys import TEK_ROLLING_PERIOD, derive_rpik, rpis
 from protocol.risk import RiskConfig
 from sim.config import ScenarioConfig
-from sim.epidemic import DAY_S, Cases
+from sim.epidemic import Cases
 from sim.scanning import Observations
 from sim.teks import day_of, interval_of, teks
 
@@ -247,7 +247,3 @@ def warn(
     keep = np.r_[True, cand_device[1:] != cand_device[:-1]]
     dev, crossed = cand_device[keep], cand_time[keep]
     return Warnings(dev, crossed, sync_after(crossed, dev, sync_phase, config))
-
-
-def days_of_run(config: ScenarioConfig) -> float:
-    return config.days * DAY_S
