@@ -82,6 +82,7 @@ class ScenarioConfig:
     attenuation_weights: tuple[float, float, float, float] = DEFAULT_RISK_CONFIG.attenuation_bucket_weights
     threshold_weighted_minutes: float = DEFAULT_RISK_CONFIG.threshold_weighted_minutes
     bucket_attenuation: str = DEFAULT_RISK_CONFIG.bucket_attenuation
+    minimum_window_score: float = DEFAULT_RISK_CONFIG.minimum_window_score
     # The real protocol: every app user up to this many agents, else a sampled cohort.
     real_path_max_agents: int = 10_000
     real_path_cohort: int = 2_000
@@ -123,6 +124,8 @@ class ScenarioConfig:
             problems.append("class_size and workplace_mean_size must be at least 1")
         if self.upload_delay_hours < 0 or self.employment_rate < 0 or self.employment_rate > 1:
             problems.append("upload_delay_hours must be >= 0 and employment_rate within 0..1")
+        if self.export_period_minutes < 1 or 1440 % self.export_period_minutes:
+            problems.append("export_period_minutes must divide a day (15, 30, 60, 120, 240, 480, 720, 1440)")
         if self.sync_interval_minutes < 1:
             problems.append("sync_interval_minutes must be at least 1")
         if not -50 <= self.tx_power_dbm <= 20:
@@ -230,6 +233,12 @@ SOURCES: dict[str, str] = {
     "export_min_keys": "tracer_server.settings default (GENS EXPORT_FILE_MIN_RECORDS)",
     "attenuation_thresholds_db": "protocol.risk.DEFAULT_RISK_CONFIG (tuned in docs/risk.md)",
     "threshold_weighted_minutes": "protocol.risk.DEFAULT_RISK_CONFIG",
+    "attenuation_weights": "protocol.risk.DEFAULT_RISK_CONFIG",
+    "bucket_attenuation": "protocol.risk.DEFAULT_RISK_CONFIG: the strongest advert of each scan",
+    "minimum_window_score": "protocol.risk.DEFAULT_RISK_CONFIG",
+    "start": "the week of the Tuyên Quang letter (6 May 2021)",
+    "real_path_max_agents": "the real protocol for every app user up to this size (issue D1)",
+    "real_path_cohort": "above it, this many app users, sampled",
 }
 
 
@@ -239,6 +248,7 @@ def risk_config(config: ScenarioConfig) -> RiskConfig:
         attenuation_bucket_weights=tuple(config.attenuation_weights),  # type: ignore[arg-type]
         threshold_weighted_minutes=config.threshold_weighted_minutes,
         bucket_attenuation=config.bucket_attenuation,  # type: ignore[arg-type]
+        minimum_window_score=config.minimum_window_score,
     )
 
 

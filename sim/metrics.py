@@ -4,11 +4,12 @@ Ground truth is per (case, person, UTC day): the minutes they spent within ``clo
 during the case's infectious window (onset − 2 days to the positive test); a person is a close
 contact when some day reaches ``close_minutes``. Scores are per person:
 
-* **precision** — of the people warned, the share who were close contacts of a case;
+* **precision** — of the people warned, the share warned for the right reason: they matched the
+  keys of a case they were a close contact of;
 * **recall** — of the close contacts the app *could* find (running the app, with at least one
-  close case that uploaded), the share warned: the radio and the thresholds at work;
-* **found** — of all close contacts, the share warned: what the officials get, where adoption
-  enters twice (p² for independent adoption).
+  close case that uploaded), the share so warned: the radio and the thresholds at work;
+* **found** — of all close contacts, the share so warned: what the officials get, where
+  adoption enters twice (p² for independent adoption).
 """
 
 from __future__ import annotations
@@ -81,17 +82,43 @@ class CloseContacts:
     def people(self) -> np.ndarray:
         return np.unique(self.person)
 
+    def explained(
+        self, case_agent: np.ndarray, receiver: np.ndarray, transmitter: np.ndarray, warned: np.ndarray
+    ) -> np.ndarray:
+        """The warned people whose matched sightings include a case they were a close contact of.
+
+        ``receiver``/``transmitter``: the matched observations; ``case_agent``: agent of each case."""
+        if not len(self.case) or not len(receiver):
+            return np.empty(0, dtype=np.int64)
+        stride = np.int64(max(int(receiver.max()), int(self.person.max()), int(transmitter.max())) + 1)
+        close_pairs = case_agent[self.case].astype(np.int64) * stride + self.person
+        heard = transmitter.astype(np.int64) * stride + receiver
+        hit = np.isin(heard, close_pairs) & np.isin(receiver, warned)
+        return np.unique(receiver[hit]).astype(np.int64)
+
+    def both_run_the_app(self, case_agent: np.ndarray, app: np.ndarray) -> float:
+        """The share of close (case, person) pairs where both run the app: what p² approximates."""
+        pairs = np.unique(np.stack([self.case, self.person], axis=1), axis=0) if len(self.case) else None
+        if pairs is None:
+            return float("nan")
+        return float((app[case_agent[pairs[:, 0]]] & app[pairs[:, 1]]).mean())
+
     def reachable(self, app: np.ndarray, uploaded: np.ndarray) -> np.ndarray:
         """People the app could warn: running it, close to a case that uploaded."""
         ok = app[self.person] & uploaded[self.case]
         return np.unique(self.person[ok])
 
 
-def classification(warned: np.ndarray, close: np.ndarray, reachable: np.ndarray) -> dict[str, float | int]:
-    """Precision, recall (of the reachable), F1 and the share of all close contacts warned."""
-    true_positive = int(np.isin(warned, close).sum())
-    found = int(np.isin(close, warned).sum())
-    reached = int(np.isin(reachable, warned).sum())
+def classification(
+    warned: np.ndarray, close: np.ndarray, reachable: np.ndarray, explained: np.ndarray
+) -> dict[str, float | int]:
+    """Precision, recall (of the reachable), F1 and the share of all close contacts warned.
+
+    ``explained``: the warned people who matched keys of a case they were a close contact of
+    (``CloseContacts.explained``). Only they count as correct: a warning caused by a brief
+    encounter is wrong even when its receiver was a close contact of someone else."""
+    true_positive = len(explained)
+    reached = int(np.isin(reachable, explained).sum())
     precision = true_positive / len(warned) if len(warned) else float("nan")
     recall = reached / len(reachable) if len(reachable) else float("nan")
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan")
@@ -103,5 +130,5 @@ def classification(warned: np.ndarray, close: np.ndarray, reachable: np.ndarray)
         "precision": precision,
         "recall": recall,
         "f1": f1,
-        "found": found / len(close) if len(close) else float("nan"),
+        "found": true_positive / len(close) if len(close) else float("nan"),
     }

@@ -10,7 +10,7 @@ everyone). Per local day (UTC+7):
 * **market** — visitors of the same district market session meet a few strangers, briefly;
 * **transport** — riders of the same vehicle sit near a few others.
 
-Who is isolated (a case after its positive test) has no episodes. Numbers marked as
+Who is isolated (a case from its positive test on) meets nobody: episodes end at the test. Numbers marked as
 assumptions in :mod:`sim.config` shape this; they are the levers to vary, not facts.
 """
 
@@ -105,7 +105,12 @@ def _within_groups(
     who = np.repeat(np.arange(len(members)), k)
     step = 1 + (rng.random(len(who)) * (size[who] - 1)).astype(np.int64)
     partner = starts[group_index[who]] + (position[who] + step) % size[who]
-    return members[who], members[partner]
+    # One meeting per pair and day: A drawing B and B drawing A is the same meeting.
+    a, b = members[who].astype(np.int64), members[partner].astype(np.int64)
+    pair = np.minimum(a, b) * (int(max(a.max(initial=0), b.max(initial=0))) + 1) + np.maximum(a, b)
+    _, first = np.unique(pair, return_index=True)
+    first.sort()
+    return a[first], b[first]
 
 
 def _episodes(
@@ -191,5 +196,17 @@ def day_episodes(
         parts.append(_episodes(venue, a, b, start, duration, rng))
 
     episodes = Episodes.concat(parts)
-    free = (episodes.end <= isolated_from[episodes.a]) & (episodes.end <= isolated_from[episodes.b])
-    return episodes.take(free)
+    # Isolation cuts an episode short at the positive test.
+    cut = np.minimum(isolated_from[episodes.a], isolated_from[episodes.b])
+    episodes = episodes.take(episodes.start < cut)
+    cut = np.minimum(isolated_from[episodes.a], isolated_from[episodes.b])
+    return Episodes(
+        episodes.a,
+        episodes.b,
+        episodes.start,
+        np.minimum(episodes.duration, cut - episodes.start),
+        episodes.distance,
+        episodes.venue,
+        episodes.carriage_a,
+        episodes.carriage_b,
+    )

@@ -5,8 +5,11 @@
   under the key's AEMK), the scan's mean and strongest RSSI.
 * Uploads go through a real tracer server (uvicorn on loopback, SQLite, its clock following
   the simulation): an official issues a code (``/api/issue``), the case's device verifies it,
-  asks for a certificate over the HMAC of its keys and publishes (``/v1/publish``), today's key
-  cut short — the beacon's ``report`` flow, request by request.
+  asks for a certificate over the HMAC of its keys and publishes (``/v1/publish``) — the
+  requests of the beacon's ``report`` flow. Which keys it uploads (onset − 2 days to today, at
+  most 14, today's cut short) is ``sim.vectorized.release_plan``, the beacon's rule, shared by
+  both paths; so is the sync schedule. What the comparison checks is everything after: the
+  server's validation, embargo and export batching, the files, matching and risk.
 * The export job runs at every window's release time; the new files are downloaded over HTTP
   from ``/v1/exports/``, their signatures verified against the server's pinned key and read
   with ``protocol.export``.

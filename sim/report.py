@@ -51,10 +51,12 @@ def _answers(metrics: dict[str, Any]) -> list[str]:
     point = _curve_point(metrics, target)
     lines = [
         f"* **At this run's adoption ({_pct(adoption)} of the population)** the app warned "
-        f"{_pct(w['found'])} of the {w['close_contacts']:,} close contacts of cases "
-        f"(p² = {_pct(w['p_squared'])}: both people must run the app, and the case must agree "
-        f"to upload, {_pct(config['upload_consent'], 0)} here). Of the close contacts it could reach it "
-        f"warned {_pct(w['recall'])}; {_pct(w['precision'])} of its warnings went to close contacts.",
+        f"{_pct(w['found'])} of the {w['close_contacts']:,} close contacts of cases. Both people must "
+        f"run the app: p² = {_pct(w['p_squared'])} for two people at random, "
+        f"{_pct(w['close_pairs_both_app'])} of the close (case, contact) pairs here; then the case must "
+        f"agree to upload ({_pct(config['upload_consent'], 0)} assumed) and the radio must catch the "
+        f"contact: {_pct(w['recall'])} of the close contacts it could reach were warned. "
+        f"{_pct(w['precision'])} of its warnings went to close contacts of the case whose keys caused them.",
     ]
     if point is not None:
         lines.append(
@@ -90,13 +92,17 @@ def write_report(metrics: dict[str, Any], out: Path) -> list[Path]:
         "",
         "## Warnings at this run's adoption",
         "",
-        "| warned | close contacts | reachable | precision | recall | F1 | found | p² |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| warned | close contacts | reachable | precision | recall | F1 | found | p² | close pairs both app |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {w['warned']:,} | {w['close_contacts']:,} | {w['reachable']:,} | {_num(w['precision'])} | "
-        f"{_num(w['recall'])} | {_num(w['f1'])} | {_pct(w['found'], 2)} | {_pct(w['p_squared'], 2)} |",
+        f"{_num(w['recall'])} | {_num(w['f1'])} | {_pct(w['found'], 2)} | {_pct(w['p_squared'], 2)} | "
+        f"{_pct(w['close_pairs_both_app'], 2)} |",
         "",
-        "*Reachable*: close contacts running the app, with a close case that uploaded. *Found*: warned "
-        "close contacts over all close contacts.",
+        "A warning is correct when its receiver was a close contact of a case whose keys it matched. "
+        "*Reachable*: close contacts running the app, with a close case that uploaded. *Found*: close "
+        "contacts correctly warned over all close contacts. Keys cover whole UTC days from onset − 2 "
+        "days (GAEN), the infectious window starts at onset − 48 h: contacts earlier that day can be "
+        "warned and count as wrong.",
         "",
     ]
     check = metrics.get("real_path_check")
@@ -123,10 +129,11 @@ def write_report(metrics: dict[str, Any], out: Path) -> list[Path]:
         "![close contacts warned against adoption](adoption.png)",
         "![precision, recall, F1 against adoption](quality.png)",
         "",
-        "| adoption | realised | p² | found | precision | recall | F1 | warned |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| adoption | realised | p² | close pairs both app | found | precision | recall | F1 | warned |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| {_pct(r['adoption'])} | {_pct(r['realised'])} | {_pct(r['p_squared'], 2)} | {_pct(r['found'], 2)} | "
+            f"| {_pct(r['adoption'])} | {_pct(r['realised'])} | {_pct(r['p_squared'], 2)} | "
+            f"{_pct(r['close_pairs_both_app'], 2)} | {_pct(r['found'], 2)} | "
             f"{_num(r['precision'])} | {_num(r['recall'])} | {_num(r['f1'])} | {r['warned']:,} |"
             for r in metrics["adoption_curve"]
         ),
@@ -225,7 +232,14 @@ def _plots(metrics: dict[str, Any], out: Path) -> list[Path]:
     x = [100 * r["realised"] for r in curve]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(x, [100 * (r["found"] or 0) for r in curve], "o-", label="close contacts warned")
-    ax.plot(x, [100 * r["p_squared"] for r in curve], "--", color="grey", label="p² (both run the app)")
+    ax.plot(x, [100 * r["p_squared"] for r in curve], "--", color="grey", label="p² (two people at random)")
+    ax.plot(
+        x,
+        [100 * (r["close_pairs_both_app"] or 0) for r in curve],
+        ":",
+        color="black",
+        label="close case pairs both running it",
+    )
     adoption = 100 * metrics["population"]["adoption"]
     ax.axvline(adoption, color="tab:red", lw=0.8, ls=":", label=f"this run ({adoption:.1f} %)")
     ax.set_xlabel("adoption (% of population)")

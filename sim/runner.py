@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from beacon.radio.channel import Channel
 from protocol.export import DiagnosisKey, SigningKey, write_export
+from protocol.keys import TEK_ROLLING_PERIOD
 from protocol.risk import RiskConfig
 from sim.config import ScenarioConfig, risk_config
 from sim.epidemic import DAY_S, Cases, run_window, sample_cases
@@ -59,8 +60,9 @@ def alternative_risk_configs(config: ScenarioConfig) -> dict[str, RiskConfig]:
                 threshold_weighted_minutes=minutes,
                 bucket_attenuation=base.bucket_attenuation,
             )
+    # CWA's buckets are [0, 55) and [55, 63); GAEN's are "≤ threshold": 54 and 62.
     out["CWA 2020 (55/63 dB)"] = RiskConfig(
-        (55, 63, 73), (1.0, 0.5, 0.0, 0.0), threshold_weighted_minutes=15.0
+        (54, 62, 73), (1.0, 0.5, 0.0, 0.0), threshold_weighted_minutes=15.0
     )
     out["CoronaMelder"] = CORONAMELDER
     out["SwissCovid"] = SWISSCOVID
@@ -123,24 +125,32 @@ def _rounded(value: Any) -> Any:
 def fast_exports(
     release: KeyRelease, config: ScenarioConfig, rng: np.random.Generator
 ) -> list[dict[str, Any]]:
-    """What the server would export, built with ``protocol.export``: per batch, real keys, padding
-    up to ``export_min_keys`` plus a random 0..``export_padding_range``, and the file's size."""
+    """What the server would export, built with ``protocol.export``: per batch its real keys and,
+    when fewer than ``export_min_keys``, padding up to that plus 0..``export_padding_range``
+    (``tracer_server/services/export_job.py``); the file's size."""
     # A fixed key: signatures are deterministic (RFC 6979), so the sizes repeat with the seed.
     signing = SigningKey(ec.derive_private_key(2021, ec.SECP256R1()), "sim", "v1")
     batches = []
     for when in np.unique(release.published):
         rows = np.flatnonzero(release.published == when)
-        padding = max(
-            config.export_min_keys + int(rng.integers(0, config.export_padding_range + 1)) - len(rows), 0
-        )
+        jitter = int(rng.integers(0, config.export_padding_range + 1))
+        padding = config.export_min_keys + jitter - len(rows) if len(rows) < config.export_min_keys else 0
         keys = [
-            DiagnosisKey(rng.bytes(16), int(release.day[i % len(rows)]) * 144, 144, 2, report_type=1)
-            for i in range(len(rows) + padding)
+            DiagnosisKey(
+                rng.bytes(16),
+                int(release.day[row]) * TEK_ROLLING_PERIOD,
+                int(release.rolling_period[row]),
+                2,
+                report_type=1,
+                days_since_onset_of_symptoms=int(release.days_since_onset[row]),
+            )
+            for row in (rows[i % len(rows)] for i in range(len(rows) + padding))
         ]
+        window_end = int(when) - config.export_min_window_age_minutes * 60
         blob = write_export(
             keys,
-            start_timestamp=int(when) - 3600,
-            end_timestamp=int(when),
+            start_timestamp=window_end - config.export_period_minutes * 60,
+            end_timestamp=window_end,
             region="VN",
             signing_keys=[signing],
         )
@@ -177,11 +187,7 @@ def run(
             seed=int(sched_rng.integers(0, 2**63)),
         )
         sync_phase = sched_rng.random(n) * config.sync_interval_minutes * 60
-        device_offset = (
-            sched_rng.normal(0.0, config.device_offset_sd_db, n)
-            if config.device_offset_sd_db
-            else np.zeros(n)
-        )
+        device_offset = sched_rng.normal(0.0, 1.0, n) * config.device_offset_sd_db  # drawn even at 0
         app = population.app
         uploading = cases.uploads(app, end)
         release = release_plan(cases, uploading, config, first_day)
@@ -311,8 +317,10 @@ def run(
             "uploaded": int(uploading.sum()),
             "keys_published": len(release),
         }
-        metrics["warnings"] = classification(fast.device, people, reachable)
-        metrics["warnings"]["p_squared"] = round(float(app.mean()) ** 2, 6)
+        explained = close.explained(cases.agent, matched.receiver, matched.transmitter, fast.device)
+        metrics["warnings"] = classification(fast.device, people, reachable, explained)
+        metrics["warnings"]["p_squared"] = float(app.mean()) ** 2
+        metrics["warnings"]["close_pairs_both_app"] = close.both_run_the_app(cases.agent, app)
         metrics["delay_hours"] = _delays(fast, matched, keys_hit, release, cases)
         sightings = sightings_per_device[app] / config.days
         download = sum(b["bytes"] for b in batches) / config.days
@@ -347,7 +355,10 @@ def run(
                 sync_phase,
                 config,
             )
-            metrics["thresholds"].append({"name": name, **classification(found.device, people, reachable)})
+            explained = close.explained(cases.agent, matched.receiver, matched.transmitter, found.device)
+            metrics["thresholds"].append(
+                {"name": name, **classification(found.device, people, reachable, explained)}
+            )
     return RunResult(_rounded(metrics), watch.spent, fast, real)
 
 
@@ -360,25 +371,24 @@ def _iso(day: int) -> str:
 def _delays(
     fast: Warnings, matched: Observations, keys_hit: np.ndarray, release: KeyRelease, cases: Cases
 ) -> dict[str, Any]:
-    """Hours from the earliest positive test among the cases whose keys the device matched (and
-    had by its warning) to the warning; also the part spent waiting for the export."""
+    """Hours from a positive test to the warning it caused: per warned device, the latest test among
+    the cases whose keys it matched in the batch that took it over the threshold. And, per upload,
+    hours from the upload to the export that first carries its keys."""
+    first_published: dict[tuple[int, float], float] = {}
+    for agent, upload, published in zip(
+        release.agent.tolist(), release.upload.tolist(), release.published.tolist(), strict=True
+    ):
+        first_published[(agent, upload)] = min(first_published.get((agent, upload), published), published)
+    waits = np.array([(p - u) / 3600 for (_, u), p in first_published.items()])
     if not len(fast.device):
-        return {
-            "test_to_warning": _stats(np.empty(0)),
-            "upload_to_published": _stats(np.empty(0)),
-            "histogram": [],
-        }
-    test_of_agent = dict(zip(cases.agent.tolist(), cases.test.tolist(), strict=True))
-    earliest: dict[int, float] = {}
-    crossed = dict(zip(fast.device.tolist(), fast.crossed.tolist(), strict=True))
-    for device, row in zip(matched.receiver.tolist(), keys_hit.tolist(), strict=True):
-        if device in crossed and release.published[row] <= crossed[device]:
-            test = test_of_agent[int(release.agent[row])]
-            earliest[device] = min(earliest.get(device, test), test)
-    hours = np.array(
-        [(w - earliest[d]) / 3600 for d, w in zip(fast.device.tolist(), fast.warned.tolist(), strict=True)]
-    )
-    waits = (release.published - release.upload) / 3600
+        return {"test_to_warning": _stats(np.empty(0)), "upload_to_published": _stats(waits), "histogram": []}
+    test_of = np.full(int(max(cases.agent.max(initial=0), release.agent.max(initial=0))) + 1, np.nan)
+    test_of[cases.agent] = cases.test
+    at = np.minimum(np.searchsorted(fast.device, matched.receiver), len(fast.device) - 1)
+    in_batch = (fast.device[at] == matched.receiver) & (release.published[keys_hit] == fast.crossed[at])
+    latest = np.full(len(fast.device), -np.inf)
+    np.maximum.at(latest, at[in_batch], test_of[release.agent[keys_hit[in_batch]]])
+    hours = (fast.warned - latest) / 3600
     edges = np.arange(0, max(48, int(np.ceil(hours.max() / 6)) * 6) + 6, 6)
     counts, _ = np.histogram(hours, bins=edges)
     return {
@@ -424,7 +434,13 @@ def _curve(
                 "adoption": level,
                 "realised": share,
                 "p_squared": share**2,
-                **classification(found.device, people, reachable),
+                "close_pairs_both_app": close.both_run_the_app(cases.agent, app),
+                **classification(
+                    found.device,
+                    people,
+                    reachable,
+                    close.explained(cases.agent, at_level.receiver, at_level.transmitter, found.device),
+                ),
             }
         )
     return rows

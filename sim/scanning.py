@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from beacon.radio.channel import CARRIAGE_OFFSET_DB, SURROUNDINGS, Channel
+from beacon.radio.channel import CARRIAGE_OFFSET_DB, SURROUNDINGS, Channel, body_loss_db
+from protocol.risk import MAX_SECONDS_SINCE_LAST_SCAN
 from sim.config import ScenarioConfig
 from sim.mobility import CARRIAGE_CODES, Episodes, Venue
 
@@ -28,7 +29,6 @@ __all__ = ["ADVERTS_PER_SCAN", "Observations", "ScanClock", "observe"]
 
 ADVERTS_PER_SCAN = 8
 BURST_SIGMA_DB = 3.5
-MAX_SECONDS_SINCE_LAST_SCAN = 300
 
 VENUE_SURROUNDINGS = {
     Venue.HOUSEHOLD: SURROUNDINGS["small_room"],
@@ -145,7 +145,7 @@ def observe(
         return Observations.empty()
     n = len(episodes)
     shadow = rng.normal(0.0, channel.params.sigma_pair_db, n)  # one per encounter, reciprocal
-    body = _BODY_MAX[episodes.venue] * ((1 - np.cos(rng.uniform(0, np.pi, n))) / 2 - 0.5)
+    body = body_loss_db(rng.uniform(0, np.pi, n), _BODY_MAX[episodes.venue])
     parts = []
     for receiver, transmitter, c_rx, c_tx in (
         (episodes.a, episodes.b, episodes.carriage_a, episodes.carriage_b),

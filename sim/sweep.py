@@ -88,7 +88,6 @@ def run_point(config_json: dict[str, Any]) -> dict[str, Any]:
             for k in ("warned", "close_contacts", "reachable", "precision", "recall", "f1", "found")
         },
         "delay_median_hours": m["delay_hours"]["test_to_warning"]["median"],
-        "seconds": round(sum(result.timings.values()), 1),
     }
 
 
@@ -227,6 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         base = load_config(args.config, agents=args.agents, days=args.days)
+        if base.scenario != "uniform":
+            raise ConfigError(
+                f"sweeps vary adoption, which the {base.scenario} scenario fixes per district: use the "
+                "uniform scenario (each run's report has that scenario's adoption curve)"
+            )
         thresholds = args.thresholds or [base.attenuation_thresholds_db]
         minutes = args.minutes or [base.threshold_weighted_minutes]
         points = sweep_configs(base, args.adoption, thresholds, minutes, args.seeds)

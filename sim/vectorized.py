@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from beacon.report import MAX_KEYS
 from protocol.export import ReportType
 from protocol.keys import TEK_ROLLING_PERIOD, derive_rpik, rpis
-from protocol.risk import RiskConfig
+from protocol.risk import MAX_WINDOW_SECONDS, RiskConfig
 from sim.config import ScenarioConfig
 from sim.epidemic import Cases
 from sim.scanning import Observations
@@ -65,8 +66,9 @@ def publication_time(created: np.ndarray, config: ScenarioConfig) -> np.ndarray:
 def release_plan(cases: Cases, uploading: np.ndarray, config: ScenarioConfig, first_day: int) -> KeyRelease:
     """The keys of every uploading case: one per UTC day from onset − 2 days to the upload."""
     idx = np.flatnonzero(uploading)
-    first = np.maximum(day_of(cases.infectious_from[idx]), first_day)
     last = day_of(cases.upload[idx])
+    # At most 14 keys with today's, as the beacon uploads (beacon/report.py).
+    first = np.maximum(np.maximum(day_of(cases.infectious_from[idx]), first_day), last - (MAX_KEYS - 1))
     count = np.maximum(last - first + 1, 0)
     row = np.repeat(np.arange(len(idx)), count)
     day = first[row] + (np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count))
@@ -151,7 +153,7 @@ def match_observations(
 
 @dataclass(frozen=True)
 class Contributions:
-    """Risk-weighted seconds per (device, UTC day, key batch publication time)."""
+    """One row per exposure window that counts: device, UTC day, its key's publication time, score."""
 
     device: np.ndarray
     day: np.ndarray
@@ -162,7 +164,8 @@ class Contributions:
 def score(
     matched: Observations, key: np.ndarray, release: KeyRelease, risk: RiskConfig, tx_power_dbm: int
 ) -> Contributions:
-    """What ``protocol.risk.exposure_windows`` and ``daily_summaries`` compute, in arrays."""
+    """What ``protocol.risk.exposure_windows`` and ``daily_summaries`` compute: scan instances,
+    30-minute windows per key, window scores, ``minimum_window_score``; one row per window."""
     if not len(matched):
         empty = np.empty(0)
         return Contributions(empty.astype(np.int64), empty.astype(np.int64), empty, empty)
@@ -181,8 +184,11 @@ def score(
     typical = np.round(np.add.reduceat(typical_att, first) / size)
     attenuation = instance_min if risk.bucket_attenuation == "min" else typical
     bucket = np.searchsorted(np.asarray(risk.attenuation_bucket_thresholds_db), attenuation, side="left")
-    weight = np.asarray(risk.attenuation_bucket_weights)[bucket] * secs[first]
-    key_rows = k[first]
+    weighted = secs[first] * np.asarray(risk.attenuation_bucket_weights)[bucket]
+    rx, k, t = rx[first], k[first], t[first]
+    # Exposure windows: per device and key, a new one at a new UTC day or 30 minutes after the start.
+    starts = _window_starts(rx, k, t)
+    key_rows = k[starts]
     report = risk.report_type_weights.get(risk.mapping.report_type(ReportType.CONFIRMED_TEST), 0.0)
     infectiousness = np.array(
         [
@@ -190,8 +196,31 @@ def score(
             for d in release.days_since_onset
         ]
     )
-    weight = weight * report * infectiousness[key_rows]
-    return Contributions(rx[first].astype(np.int64), day_of(t[first]), release.published[key_rows], weight)
+    window_score = np.add.reduceat(weighted, starts) * report * infectiousness[key_rows]
+    keep = window_score >= risk.minimum_window_score
+    return Contributions(
+        rx[starts][keep].astype(np.int64),
+        day_of(t[starts])[keep],
+        release.published[key_rows][keep],
+        window_score[keep],
+    )
+
+
+def _window_starts(device: np.ndarray, key: np.ndarray, when: np.ndarray) -> np.ndarray:
+    """Indices (into scan instances sorted by device, key, time) where an exposure window starts."""
+    out = []
+    last_device = last_key = -1
+    start = -1.0
+    for i, (d, k, t) in enumerate(zip(device.tolist(), key.tolist(), when.tolist(), strict=True)):
+        if (
+            d != last_device
+            or k != last_key
+            or t // 86_400 != start // 86_400
+            or t - start >= MAX_WINDOW_SECONDS
+        ):
+            out.append(i)
+            last_device, last_key, start = d, k, t
+    return np.array(out, dtype=np.int64)
 
 
 @dataclass(frozen=True)

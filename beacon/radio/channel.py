@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["CARRIAGE_OFFSET_DB", "SURROUNDINGS", "Carriage", "Channel", "ChannelParams", "Surroundings"]
+__all__ = [
+    "CARRIAGE_OFFSET_DB",
+    "SURROUNDINGS",
+    "Carriage",
+    "Channel",
+    "ChannelParams",
+    "Surroundings",
+    "body_loss_db",
+]
 
 
 class Carriage(StrEnum):
@@ -70,11 +78,16 @@ class Surroundings:
     extra_sigma_db: float = 0.0
 
     def body_loss_db(self, angle_rad: np.ndarray) -> np.ndarray:
-        """The body term for facing angles, centred on zero over uniformly random angles."""
-        import numpy as np
+        return body_loss_db(angle_rad, self.body_loss_max_db)
 
-        out: np.ndarray = self.body_loss_max_db * ((1 - np.cos(angle_rad)) / 2 - 0.5)
-        return out
+
+def body_loss_db(angle_rad: np.ndarray, max_db: float | np.ndarray) -> np.ndarray:
+    """The body term ``L_max·(1 − cos θ)/2`` for facing angles, centred on zero over uniformly
+    random angles (so it spreads the level without moving the fitted mean)."""
+    import numpy as np
+
+    out: np.ndarray = max_db * ((1 - np.cos(angle_rad)) / 2 - 0.5)
+    return out
 
 
 SURROUNDINGS: dict[str, Surroundings] = {

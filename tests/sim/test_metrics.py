@@ -9,7 +9,7 @@ import pytest
 
 from sim.config import ScenarioConfig
 from sim.epidemic import DAY_S, Cases
-from sim.metrics import TruthAccumulator, classification
+from sim.metrics import CloseContacts, TruthAccumulator, classification
 from sim.mobility import Episodes, Venue
 
 CONFIG = ScenarioConfig(agents=10)
@@ -171,7 +171,7 @@ def test_classification_counts_precision_recall_f1_and_found() -> None:
     warned = np.array([1, 2, 3, 4])
     close = np.array([2, 3, 5, 6, 7, 8])
     reachable = np.array([2, 3, 5])
-    got = classification(warned, close, reachable)
+    got = classification(warned, close, reachable, explained=np.array([2, 3]))
     assert got["warned"] == 4 and got["close_contacts"] == 6 and got["reachable"] == 3
     assert got["true_positives"] == 2
     assert got["precision"] == pytest.approx(0.5)
@@ -182,12 +182,13 @@ def test_classification_counts_precision_recall_f1_and_found() -> None:
 
 def test_classification_of_a_perfect_app() -> None:
     people = np.array([4, 9])
-    got = classification(people, people, people)
+    got = classification(people, people, people, people)
     assert (got["precision"], got["recall"], got["f1"], got["found"]) == (1.0, 1.0, 1.0, 1.0)
 
 
 def test_nobody_warned_gives_undefined_precision() -> None:
-    got = classification(np.array([], dtype=np.int64), np.array([1, 2]), np.array([1]))
+    nobody = np.array([], dtype=np.int64)
+    got = classification(nobody, np.array([1, 2]), np.array([1]), nobody)
     assert math.isnan(got["precision"])
     assert got["recall"] == 0.0 and got["found"] == 0.0
     assert math.isnan(got["f1"])
@@ -195,6 +196,27 @@ def test_nobody_warned_gives_undefined_precision() -> None:
 
 
 def test_no_close_contacts_gives_undefined_recall_and_found() -> None:
-    got = classification(np.array([3]), np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+    nobody = np.array([], dtype=np.int64)
+    got = classification(np.array([3]), nobody, nobody, nobody)
     assert got["precision"] == 0.0
     assert math.isnan(got["recall"]) and math.isnan(got["found"]) and math.isnan(got["f1"])
+
+
+def test_a_warning_counts_only_when_its_keys_belong_to_a_close_case() -> None:
+    """Person 7 was a close contact of case agent 100, but matched only agent 200's keys (a walk-by):
+    a wrong warning, even though 7 is a close contact of someone."""
+    close = CloseContacts(np.array([0]), np.array([7]), np.array([18_750]), np.array([30.0]))
+    case_agent = np.array([100, 200])
+    explained = close.explained(case_agent, np.array([7, 8]), np.array([200, 100]), warned=np.array([7, 8]))
+    assert explained.tolist() == []
+    explained = close.explained(case_agent, np.array([7]), np.array([100]), warned=np.array([7]))
+    assert explained.tolist() == [7]
+    got = classification(np.array([7, 8]), close.people(), np.array([7]), explained)
+    assert got["precision"] == 0.5 and got["recall"] == 1.0 and got["found"] == 1.0
+
+
+def test_both_run_the_app_is_the_share_of_close_case_pairs() -> None:
+    close = CloseContacts(np.array([0, 0, 1]), np.array([5, 6, 5]), np.array([1, 1, 1]), np.array([20.0] * 3))
+    app = np.zeros(300, dtype=bool)
+    app[[100, 5]] = True
+    assert close.both_run_the_app(np.array([100, 200]), app) == pytest.approx(1 / 3)

@@ -88,6 +88,27 @@ def test_the_paths_also_agree_with_other_thresholds_on_the_typical_attenuation(b
     assert other.fast.as_dict() != busy_run.fast.as_dict()  # the thresholds did change the outcome
 
 
+def test_the_paths_agree_when_short_windows_do_not_count(busy_run: RunResult) -> None:
+    """CoronaMelder drops exposure windows scoring under 300 weighted seconds; with 1,500 here the
+    vectorized path must cut the same 30-minute windows as protocol.risk, and some must drop."""
+    melder = _run(
+        2,
+        attenuation_thresholds_db=(56, 62, 73),
+        attenuation_weights=(1.5, 1.0, 0.4, 0.0),
+        minimum_window_score=1500.0,
+        bucket_attenuation="typical",
+    )
+    _assert_same_warnings(melder)
+    without = _run(
+        2,
+        attenuation_thresholds_db=(56, 62, 73),
+        attenuation_weights=(1.5, 1.0, 0.4, 0.0),
+        bucket_attenuation="typical",
+    )
+    assert melder.fast is not None and without.fast is not None
+    assert len(melder.fast.device) < len(without.fast.device)  # the minimum did drop some windows
+
+
 def test_a_sampled_cohort_gets_the_same_warnings_as_the_vectorized_path_gives_it() -> None:
     result = _run(2, real_path_max_agents=500, real_path_cohort=200)
     check = result.metrics["real_path_check"]
@@ -348,7 +369,7 @@ def uploading_cases(draw: st.DrawFn) -> tuple[Cases, np.ndarray, ScenarioConfig]
 
 
 @given(uploading_cases())
-def test_release_plan_publishes_one_key_a_day_from_two_days_before_onset_to_the_upload(
+def test_release_plan_publishes_one_key_a_day_from_two_days_before_onset_to_the_upload_at_most_14(
     drawn: tuple[Cases, np.ndarray, ScenarioConfig],
 ) -> None:
     cases, uploading, config = drawn
@@ -360,7 +381,7 @@ def test_release_plan_publishes_one_key_a_day_from_two_days_before_onset_to_the_
         rows = np.flatnonzero(release.agent == cases.agent[i])
         onset_day = int(cases.onset[i] // DAY_S)
         upload_day = int(cases.upload[i] // DAY_S)
-        first = max(onset_day - 2, first_day)
+        first = max(onset_day - 2, first_day, upload_day - 13)  # at most 14 keys, as the beacon
         assert release.day[rows].tolist() == list(range(first, upload_day + 1))
         assert release.days_since_onset[rows].tolist() == [
             d - onset_day for d in range(first, upload_day + 1)
