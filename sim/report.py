@@ -3,8 +3,8 @@
 Plots (matplotlib, Agg, no timestamps in the files so the same seed gives the same bytes):
 ``adoption.png`` (close contacts warned against adoption, with p²), ``quality.png`` (precision,
 recall and F1 against adoption), ``delay.png`` (positive test to warning), ``keys.png`` (keys
-published per day, real and padding) and ``thresholds.png`` (precision against recall of the
-alternative risk configurations).
+published per day, real and padding, and bytes per device per day) and ``thresholds.png``
+(precision against recall of the alternative risk configurations).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def write_report(metrics: dict[str, Any], out: Path) -> list[Path]:
         "",
         "## Bytes and keys",
         "",
-        "![keys published per day](keys.png)",
+        "![keys published and bytes per device, per day](keys.png)",
         "",
         f"Per device per day: {b['download']:,.0f} bytes downloaded (every export file), "
         f"{b['stored_sightings']:,.0f} bytes of sightings stored "
@@ -267,13 +267,19 @@ def _plots(metrics: dict[str, Any], out: Path) -> list[Path]:
     save(fig, "delay.png")
 
     days = metrics["keys_per_day"]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.5))
     labels = [d["day"][5:] for d in days]
     ax.bar(labels, [d["real"] for d in days], label="real keys")
     ax.bar(labels, [d["padding"] for d in days], bottom=[d["real"] for d in days], label="padding", alpha=0.5)
     ax.set_ylabel("keys published")
     ax.tick_params(axis="x", rotation=45)
     ax.legend()
+    stored = metrics["bytes_per_device_per_day"]["stored_sightings"] / 1000
+    bx.bar(labels, [d["bytes"] / 1000 for d in days], label="downloaded (every export file)")
+    bx.axhline(stored, color="tab:orange", label=f"sightings stored (mean {stored:.1f} kB)")
+    bx.set_ylabel("kB per device")
+    bx.tick_params(axis="x", rotation=45)
+    bx.legend(fontsize=7)
     save(fig, "keys.png")
 
     fig, ax = plt.subplots(figsize=(6, 4))
