@@ -1,4 +1,5 @@
-"""``bluezone sim sweep``: many runs over adoption × thresholds (× seeds), one combined report.
+"""``bluezone sim sweep``: many runs over adoption × thresholds × scan cadence (× seeds), one
+combined report.
 
 Each point is a whole, independent simulation (``sim.runner.run`` without the real-path check)
 identified by its configuration, so points are embarrassingly parallel: by default they run in
@@ -80,6 +81,7 @@ def run_point(config_json: dict[str, Any]) -> dict[str, Any]:
         "thresholds": list(config.attenuation_thresholds_db),
         "weights": list(config.attenuation_weights),
         "minutes": config.threshold_weighted_minutes,
+        "scan_interval_s": config.scan_interval_s,
         "seed": config.seed,
         "realised": m["population"]["adoption"],
         "p_squared": m["warnings"]["p_squared"],
@@ -97,14 +99,20 @@ def sweep_configs(
     thresholds: Iterable[tuple[int, int, int]],
     minutes: Iterable[float],
     seeds: Iterable[int],
+    scan_intervals: Iterable[float] | None = None,
 ) -> list[dict[str, Any]]:
     points = []
-    for adoption, threshold, minute, seed in itertools.product(adoptions, thresholds, minutes, seeds):
+    intervals = list(scan_intervals or [base.scan_interval_s])
+    for adoption, threshold, minute, interval, seed in itertools.product(
+        adoptions, thresholds, minutes, intervals, seeds
+    ):
         config = dataclasses.replace(
             base,
             adoption=adoption,
             attenuation_thresholds_db=tuple(threshold),
             threshold_weighted_minutes=minute,
+            scan_interval_s=interval,
+            scan_jitter_s=min(base.scan_jitter_s, interval * 0.45),
             seed=seed,
         )
         points.append(config.to_json())
@@ -112,7 +120,10 @@ def sweep_configs(
 
 
 def _label(row: dict[str, Any]) -> str:
-    return f"{'/'.join(str(t) for t in row['thresholds'])} dB, {row['minutes']:g} min"
+    return (
+        f"{'/'.join(str(t) for t in row['thresholds'])} dB, {row['minutes']:g} min, "
+        f"scans every {row['scan_interval_s']:g} s"
+    )
 
 
 def write_sweep_report(rows: list[dict[str, Any]], out: Path) -> list[Path]:
@@ -169,10 +180,12 @@ def write_sweep_report(rows: list[dict[str, Any]], out: Path) -> list[Path]:
         "",
         "![found, precision and recall against adoption per threshold](sweep.png)",
         "",
-        "| adoption | thresholds | minutes | seed | found | p² | precision | recall | F1 | warned | median delay (h) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| adoption | thresholds | minutes | scan interval (s) | seed | found | p² | precision | recall | F1 | warned "
+        "| median delay (h) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| {r['adoption']:.4g} | {'/'.join(map(str, r['thresholds']))} | {r['minutes']:g} | {r['seed']} | "
+            f"| {r['adoption']:.4g} | {'/'.join(map(str, r['thresholds']))} | {r['minutes']:g} | "
+            f"{r['scan_interval_s']:g} | {r['seed']} | "
             f"{cell(r['found'])} | {cell(r['p_squared'])} | {cell(r['precision'])} | {cell(r['recall'])} | "
             f"{cell(r['f1'])} | {r['warned']} | {cell(r['delay_median_hours'])} |"
             for r in rows
@@ -216,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--thresholds", type=_thresholds, action="append", help="repeat: 64,66,68 (default: the product's)"
     )
     parser.add_argument("--minutes", type=_list(float), default=None)
+    parser.add_argument(
+        "--scan-intervals", type=_list(float), default=None, help="mean seconds between scans"
+    )
     parser.add_argument("--seeds", type=_list(int), default=[0])
     parser.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
     parser.add_argument("--scheduler", help="a Dask scheduler address, e.g. tcp://10.0.0.5:8786")
@@ -233,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         thresholds = args.thresholds or [base.attenuation_thresholds_db]
         minutes = args.minutes or [base.threshold_weighted_minutes]
-        points = sweep_configs(base, args.adoption, thresholds, minutes, args.seeds)
+        points = sweep_configs(base, args.adoption, thresholds, minutes, args.seeds, args.scan_intervals)
         for point in points:  # every point valid before any work starts
             load_config(None, **{k: v for k, v in point.items() if k != "districts"})
     except ConfigError as exc:

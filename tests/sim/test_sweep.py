@@ -46,6 +46,15 @@ def test_sweep_in_processes_writes_one_report_with_every_point(tmp_path: Path) -
     assert "| 0.5 | 55/63/73 |" in (tmp_path / "sweep.md").read_text()
 
 
+def test_sweep_varies_the_scan_cadence(tmp_path: Path) -> None:
+    argv = ["--agents", "4000", "--days", "10", "--adoption", "0.5", "--scan-intervals", "120,600"]
+    assert sweep.main([*argv, "--out", str(tmp_path)]) == 0
+    rows = _rows(tmp_path)
+    assert [r["scan_interval_s"] for r in rows] == [120.0, 600.0]
+    assert rows[0]["warned"] > 0
+    assert rows[0]["warned"] != rows[1]["warned"] or rows[0]["recall"] != rows[1]["recall"]
+
+
 def test_a_point_is_the_same_run_whichever_worker_runs_it(tmp_path: Path) -> None:
     sweep.main([*SMALL, "--workers", "1", "--out", str(tmp_path / "one")])
     sweep.main([*SMALL, "--workers", "2", "--out", str(tmp_path / "two")])
