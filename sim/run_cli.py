@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sim.config import ScenarioConfig
@@ -15,18 +15,20 @@ if TYPE_CHECKING:
 __all__ = ["main", "parse_config"]
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+def comma_separated(kind: Callable[[str], Any], noun: str) -> Callable[[str], tuple[Any, ...]]:
+    """An argparse type: ``kind`` values separated by commas, one clear error otherwise."""
+
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            return tuple(kind(part) for part in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun} separated by commas, got {text!r}") from None
+
+    return parse
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+_ints = comma_separated(int, "integers")
+_floats = comma_separated(float, "numbers")
 
 
 def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,8 @@ Randomness: one generator in, split with ``spawn`` per layer, so the same seed g
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,35 +70,29 @@ def alternative_risk_configs(config: ScenarioConfig) -> dict[str, RiskConfig]:
     return out
 
 
-class _Stopwatch:
-    def __init__(self) -> None:
-        self.spent: dict[str, float] = {}
+def _stopwatch() -> tuple[Callable[[str], AbstractContextManager[None]], dict[str, float]]:
+    """``with lap("radio"): …`` adds the block's wall time to ``spent["radio"]``."""
+    spent: dict[str, float] = {}
 
-    def __call__(self, name: str) -> _Lap:
-        return _Lap(self, name)
+    @contextmanager
+    def lap(name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
 
-
-class _Lap:
-    def __init__(self, watch: _Stopwatch, name: str) -> None:
-        self.watch, self.name = watch, name
-
-    def __enter__(self) -> None:
-        self.started = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.watch.spent[self.name] = (
-            self.watch.spent.get(self.name, 0.0) + time.perf_counter() - self.started
-        )
+    return lap, spent
 
 
 def _release_rows(release: KeyRelease, transmitter: np.ndarray, day: np.ndarray) -> np.ndarray:
     """The release row of each (transmitter, day), or −1."""
+    if not len(release):
+        return np.full(len(transmitter), -1)
     packed = release.agent.astype(np.int64) * 1_000_000 + release.day
     order = np.argsort(packed)
     wanted = transmitter.astype(np.int64) * 1_000_000 + day
-    at = np.minimum(np.searchsorted(packed[order], wanted), max(len(packed) - 1, 0))
-    if not len(packed):
-        return np.full(len(wanted), -1)
+    at = np.minimum(np.searchsorted(packed[order], wanted), len(packed) - 1)
     return np.where(packed[order][at] == wanted, order[at], -1)
 
 
@@ -165,7 +160,7 @@ def run(
     progress: Callable[[str, int, int], None] = lambda *_: None,
     real_path: bool = True,
 ) -> RunResult:
-    watch = _Stopwatch()
+    watch, spent = _stopwatch()
     rngs = rng.spawn(7)
     pop_rng, case_rng, mob_rng, radio_rng, curve_rng, sched_rng, export_rng = rngs
     key = run_key(config.seed)
@@ -359,7 +354,7 @@ def run(
             metrics["thresholds"].append(
                 {"name": name, **classification(found.device, people, reachable, explained)}
             )
-    return RunResult(_rounded(metrics), watch.spent, fast, real)
+    return RunResult(_rounded(metrics), spent, fast, real)
 
 
 def _iso(day: int) -> str:

@@ -74,15 +74,25 @@ class ScanClock:
         gap = self.time(agent, k) - self.time(agent, k - 1)
         return np.minimum(gap, MAX_SECONDS_SINCE_LAST_SCAN).astype(np.int64)
 
+    def scans(
+        self, agent: np.ndarray, start: np.ndarray, end: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every scan of ``agent[i]`` in ``[start[i], end[i])``: (i, scan number k, time), sorted
+        by i then time."""
+        phase = self.phase[agent]
+        k0 = np.floor((start - phase - self.jitter_s) / self.interval_s).astype(np.int64)
+        k1 = np.ceil((end - phase) / self.interval_s).astype(np.int64)
+        count = np.maximum(k1 - k0 + 1, 0)
+        row = np.repeat(np.arange(len(agent)), count)
+        k = k0[row] + (np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count))
+        t = self.time(agent[row], k)
+        inside = (t >= start[row]) & (t < end[row])
+        return row[inside], k[inside], t[inside]
+
     def scans_between(self, agent: int, start: float, end: float) -> np.ndarray:
         """One agent's scan times in ``[start, end)``, sorted (for ``protocol.risk``)."""
-        k = np.arange(
-            int(np.floor((start - self.phase[agent] - self.jitter_s) / self.interval_s)),
-            int(np.ceil((end - self.phase[agent]) / self.interval_s)) + 1,
-        )
-        t = self.time(np.full(len(k), agent), k)
-        out: np.ndarray = t[(t >= start) & (t < end)]
-        return out
+        _, _, t = self.scans(np.array([agent]), np.array([start]), np.array([end]))
+        return t
 
 
 @dataclass(frozen=True)
@@ -151,16 +161,8 @@ def observe(
         (episodes.a, episodes.b, episodes.carriage_a, episodes.carriage_b),
         (episodes.b, episodes.a, episodes.carriage_b, episodes.carriage_a),
     ):
-        phase = clock.phase[receiver]
-        k0 = np.floor((episodes.start - phase - clock.jitter_s) / clock.interval_s).astype(np.int64)
-        k1 = np.ceil((episodes.end - phase) / clock.interval_s).astype(np.int64)
-        count = np.maximum(k1 - k0 + 1, 0)
-        row = np.repeat(np.arange(n), count)
-        k = k0[row] + (np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count))
+        row, k, t = clock.scans(receiver, episodes.start, episodes.end)
         rx = receiver[row]
-        t = clock.time(rx, k)
-        inside = (t >= episodes.start[row]) & (t < episodes.end[row])
-        row, k, rx, t = row[inside], k[inside], rx[inside], t[inside]
         venue = episodes.venue[row]
         exponent = np.where(np.isnan(_EXPONENT[venue]), channel.params.exponent, _EXPONENT[venue])
         offset = (

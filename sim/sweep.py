@@ -21,6 +21,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from sim.run_cli import comma_separated
+
 __all__ = ["DaskRunner", "ProcessRunner", "main", "run_point", "sweep_configs", "write_sweep_report"]
 
 
@@ -198,25 +200,10 @@ def write_sweep_report(rows: list[dict[str, Any]], out: Path) -> list[Path]:
 
 
 def _thresholds(text: str) -> tuple[int, int, int]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"thresholds are three integers like 64,66,68, got {text!r}"
-        ) from None
+    values = comma_separated(int, "integers")(text)
     if len(values) != 3:
         raise argparse.ArgumentTypeError(f"thresholds are three integers like 64,66,68, got {text!r}")
     return values  # type: ignore[return-value]
-
-
-def _list(kind: Callable[[str], Any]) -> Callable[[str], list[Any]]:
-    def parse(text: str) -> list[Any]:
-        try:
-            return [kind(v) for v in text.split(",")]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
-
-    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -224,15 +211,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="a TOML file for everything the sweep does not vary")
     parser.add_argument("--agents", type=int)
     parser.add_argument("--days", type=int)
-    parser.add_argument("--adoption", type=_list(float), default=[0.05, 0.1292, 0.2, 0.3, 0.43, 0.6])
+    parser.add_argument(
+        "--adoption", type=comma_separated(float, "numbers"), default=[0.05, 0.1292, 0.2, 0.3, 0.43, 0.6]
+    )
     parser.add_argument(
         "--thresholds", type=_thresholds, action="append", help="repeat: 64,66,68 (default: the product's)"
     )
-    parser.add_argument("--minutes", type=_list(float), default=None)
+    parser.add_argument("--minutes", type=comma_separated(float, "numbers"), default=None)
     parser.add_argument(
-        "--scan-intervals", type=_list(float), default=None, help="mean seconds between scans"
+        "--scan-intervals",
+        type=comma_separated(float, "numbers"),
+        default=None,
+        help="mean seconds between scans",
     )
-    parser.add_argument("--seeds", type=_list(int), default=[0])
+    parser.add_argument("--seeds", type=comma_separated(int, "integers"), default=[0])
     parser.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
     parser.add_argument("--scheduler", help="a Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--out", type=Path, default=Path("sim-sweep"))
