@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracer_server.settings import Settings
 
-__all__ = ["as_utc", "insert_or_ignore", "make_engine", "make_sessionmaker", "transaction"]
+__all__ = ["as_utc", "insert_new", "insert_or_ignore", "make_engine", "make_sessionmaker", "transaction"]
 
 
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
@@ -51,14 +52,67 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def insert_or_ignore(db: Session, model: Any, values: dict[str, Any]) -> bool:
-    """``INSERT … ON CONFLICT DO NOTHING`` in one round trip; True when the row was new."""
-    table = model.__table__
+def _dialect_insert(db: Session, table: Any) -> Any:
     if db.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def insert_or_ignore(db: Session, model: Any, values: dict[str, Any]) -> bool:
+    """``INSERT … ON CONFLICT DO NOTHING`` in one round trip; True when the row was new."""
+    return bool(insert_new(db, model, [values]))
+
+
+def insert_new(db: Session, model: Any, rows: list[dict[str, Any]]) -> set[Any]:
+    """Insert the rows whose primary key is not taken yet, in one round trip; their keys.
+
+    ``ON CONFLICT DO NOTHING`` finds the taken keys through the primary key's index, whatever
+    plan the database would pick for a lookup, and a row inserted concurrently by another
+    process is skipped, not an error."""
+    if not rows:
+        return set()
+    table = model.__table__
+    dialect = db.get_bind().dialect
+    if dialect.name != "postgresql":
+        key = next(iter(table.primary_key.columns))
+        statement = _dialect_insert(db, table).on_conflict_do_nothing().returning(key)
+        # Values as parameters, not in the statement: the compiled statement is cached.
+        return set(db.execute(statement, rows).scalars())
+    # psycopg pipelines an executemany of one short statement, parsed once and then prepared
+    # on the server. SQLAlchemy would send one multi-row VALUES statement instead, new text
+    # for each row count, which psycopg parses afresh every time (it caches statements of up
+    # to 4 KB; 14 rows of exposures are 5 KB): a third of a publish's time went there.
+    cursor = db.connection().connection.cursor()
+    try:
+        sql, defaults = _postgresql_insert_new(dialect, table, tuple(rows[0]))
+        cursor.executemany(sql, [{**defaults, **row} for row in rows], returning=True)
+        inserted = set()
+        while True:
+            inserted.update(row[0] for row in cursor.fetchall())
+            if not cursor.nextset():
+                return inserted
+    finally:
+        cursor.close()
+
+
+@functools.cache
+def _postgresql_insert_new(dialect: Any, table: Any, columns: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """The statement for rows with these columns, and the values of the columns it adds for
+    their Python-side defaults."""
+    from sqlalchemy.dialects.postgresql import insert
+
     key = next(iter(table.primary_key.columns))
-    # Values as parameters, not in the statement: the compiled statement is cached.
-    result = db.execute(insert(table).on_conflict_do_nothing().returning(key), values)
-    return result.first() is not None
+    compiled = (
+        insert(table)
+        .on_conflict_do_nothing()
+        .returning(key)
+        .compile(dialect=dialect, column_keys=list(columns))
+    )
+    defaults = {
+        column.key: column.default.arg
+        for column in table.columns
+        if column.key not in columns and column.default is not None and column.default.is_scalar
+    }
+    return str(compiled), defaults

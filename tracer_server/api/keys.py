@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from tracer_server.api.deps import DbDep, NowDep, StateDep
+from tracer_server.api.deps import AppState, NowDep, StateDep
+from tracer_server.db import transaction
 from tracer_server.errors import NotFound
 from tracer_server.middleware import response_padding
 from tracer_server.schemas import PublishRequest, PublishResponse
-from tracer_server.services.publish import publish_keys
+from tracer_server.services.publish import PublishOutcome, publish_keys
 from tracer_server.storage import valid_export_name
 
 router = APIRouter(prefix="/v1", tags=["keys"])
@@ -20,16 +24,11 @@ SHORT_LIVED = "public, max-age=60, must-revalidate"
 
 
 @router.post("/publish", response_model=PublishResponse)
-def publish(body: PublishRequest, db: DbDep, state: StateDep, now: NowDep) -> PublishResponse:
+async def publish(body: PublishRequest, state: StateDep, now: NowDep) -> PublishResponse:
     """Publish the TEKs a verification certificate covers (GAEN key server v1)."""
-    outcome = publish_keys(
-        db=db,
-        keys=state.keys,
-        settings=state.settings,
-        known=state.authorities,
-        body=body.model_dump(),
-        now=now,
-    )
+    # One hop to the thread pool for the whole transaction, commit included: a sync handler
+    # would take two (FastAPI validates its return value in the pool too) and commit on the loop.
+    outcome = await run_in_threadpool(_publish_in_transaction, state, body.model_dump(), now)
     return PublishResponse(
         revisionToken=outcome.revision_token,
         insertedExposures=outcome.inserted,
@@ -37,6 +36,13 @@ def publish(body: PublishRequest, db: DbDep, state: StateDep, now: NowDep) -> Pu
         warnings=outcome.warnings,
         padding=response_padding(),
     )
+
+
+def _publish_in_transaction(state: AppState, body: dict[str, Any], now: datetime) -> PublishOutcome:
+    with transaction(state.factory) as db:
+        return publish_keys(
+            db=db, keys=state.keys, settings=state.settings, known=state.authorities, body=body, now=now
+        )
 
 
 @router.get("/exports/{name}")

@@ -31,14 +31,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from protocol.errors import KeyMaterialError
 from protocol.export import ReportType
 from protocol.keys import EN_INTERVAL_SECONDS, TEK_ROLLING_PERIOD, en_interval_number
 from protocol.publish import UploadKey, tek_hmac
-from tracer_server.db import as_utc, insert_or_ignore
+from tracer_server.db import as_utc, insert_new, insert_or_ignore
 from tracer_server.errors import CertificateInvalid, KeysRejected
 from tracer_server.models import ExportBatch, Exposure, UsedCertificate
 from tracer_server.secrets_store import ServerKeys
@@ -63,6 +63,7 @@ _BACKFILL_RISK = {
 _DEFAULT_ONSET_DAYS_AGO = 4
 _MAX_ONSET_REPORT_DAYS = 28
 _MAX_DAYS_FROM_ONSET = 14
+_ALREADY_PUBLISHED = "already published; changing it needs the revisionToken of its first upload"
 
 
 @dataclass
@@ -161,14 +162,10 @@ def store_keys(
     _check_overlaps([key for _, key in valid], settings.max_same_start_keys)
     covered = open_token(keys.revision_key, token_text) if token_text else set()
 
-    existing = {
-        row.key_data: row
-        for row in db.scalars(select(Exposure).where(Exposure.key_data.in_([k.key_data for _, k in valid])))
-    } if valid else {}  # fmt: skip
-    rows, revised = [], 0
     # Never into a window already exported (``--close-window`` closes the current hour early).
     exported_until = db.scalar(select(func.max(ExportBatch.end)))
     floor = as_utc(exported_until) if exported_until is not None else None
+    candidates: list[tuple[int, UploadKey, int]] = []
     seen: set[bytes] = set()
     for index, key in valid:
         if key.key_data in seen:
@@ -179,6 +176,14 @@ def store_keys(
         if abs(days) > _MAX_DAYS_FROM_ONSET:
             warnings.append(f"key {index}: {days} days from symptom onset, outside -14..14")
             continue
+        candidates.append((index, key, days))
+
+    # Only a revision or a revocation reads the keys published before; a first upload inserts
+    # and learns from the insert which of its keys were already there.
+    revising = bool(token_text) or report_type == ReportType.REVOKED
+    existing = _published(db, [key.key_data for _, key, _ in candidates]) if revising else {}
+    rows, revised, offered = [], 0, {}
+    for index, key, days in candidates:
         old = existing.get(key.key_data)
         if old is not None:
             problem = _revise(old, key.key_data in covered, bool(token_text), report_type, days, now)
@@ -192,35 +197,52 @@ def store_keys(
                 f"key {index}: a negative test revokes published keys; this one was never published"
             )
             continue
-        end = datetime.fromtimestamp(
-            (key.rolling_start_number + key.rolling_period) * EN_INTERVAL_SECONDS, UTC
-        )
-        # Embargo: a key still valid now is released in the window after it ends (GENS).
-        created = _hour(end) + timedelta(hours=1) if end > now else _hour(now)
-        if floor is not None and created < floor:
-            created = floor
-        rows.append(
-            {
-                "key_data": key.key_data,
-                "rolling_start": key.rolling_start_number,
-                "rolling_period": key.rolling_period,
-                "transmission_risk": key.transmission_risk or _BACKFILL_RISK[report_type],
-                "report_type": int(report_type),
-                "days_since_onset": days,
-                "health_authority": authority,
-                "traveler": traveler,
-                "created_at": created,
-            }
-        )
-    if not rows and not revised:
+        offered[key.key_data] = index
+        rows.append(_row(key, days, report_type, authority, traveler, floor, now))
+    # One INSERT per request, compiled once and cached; keys already published are skipped.
+    inserted = insert_new(db, Exposure, rows)
+    for key_data, index in offered.items():
+        if key_data not in inserted:
+            warnings.append(f"key {index}: {_ALREADY_PUBLISHED}")
+    if not inserted and not revised:
         if report_type == ReportType.REVOKED:  # GENS: an initial negative is accepted, stores nothing
             return PublishOutcome(0, warnings, token_text)
         raise KeysRejected("no key could be stored or revised", details=warnings)
-    if rows:
-        # One INSERT per request (SQLAlchemy's insertmanyvalues), compiled once and cached.
-        db.execute(insert(Exposure.__table__), rows)
-    token = seal_token(keys.revision_key, sorted(covered | {r["key_data"] for r in rows}))
-    return PublishOutcome(len(rows), warnings, token, revised)
+    token = seal_token(keys.revision_key, sorted(covered | inserted))
+    return PublishOutcome(len(inserted), warnings, token, revised)
+
+
+def _published(db: Session, key_data: list[bytes]) -> dict[bytes, Exposure]:
+    if not key_data:
+        return {}
+    return {row.key_data: row for row in db.scalars(select(Exposure).where(Exposure.key_data.in_(key_data)))}
+
+
+def _row(
+    key: UploadKey,
+    days: int,
+    report_type: ReportType,
+    authority: str,
+    traveler: bool,
+    floor: datetime | None,
+    now: datetime,
+) -> dict[str, Any]:
+    end = datetime.fromtimestamp((key.rolling_start_number + key.rolling_period) * EN_INTERVAL_SECONDS, UTC)
+    # Embargo: a key still valid now is released in the window after it ends (GENS).
+    created = _hour(end) + timedelta(hours=1) if end > now else _hour(now)
+    if floor is not None and created < floor:
+        created = floor
+    return {
+        "key_data": key.key_data,
+        "rolling_start": key.rolling_start_number,
+        "rolling_period": key.rolling_period,
+        "transmission_risk": key.transmission_risk or _BACKFILL_RISK[report_type],
+        "report_type": int(report_type),
+        "days_since_onset": days,
+        "health_authority": authority,
+        "traveler": traveler,
+        "created_at": created,
+    }
 
 
 def _revise(
@@ -228,7 +250,7 @@ def _revise(
 ) -> str | None:
     """Apply one revision to a published key, or say why not."""
     if not has_token:
-        return "already published; changing it needs the revisionToken of its first upload"
+        return _ALREADY_PUBLISHED
     if not covered:
         return "not covered by this revisionToken"
     if old.revised_at is not None:
