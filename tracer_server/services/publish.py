@@ -213,6 +213,7 @@ def store_keys(
 
 
 def _published(db: Session, key_data: list[bytes]) -> dict[bytes, Exposure]:
+    """The stored rows of those of these keys that were published before."""
     if not key_data:
         return {}
     return {row.key_data: row for row in db.scalars(select(Exposure).where(Exposure.key_data.in_(key_data)))}
