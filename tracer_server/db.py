@@ -52,14 +52,6 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _dialect_insert(db: Session, table: Any) -> Any:
-    if db.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
-
 def insert_or_ignore(db: Session, model: Any, values: dict[str, Any]) -> bool:
     """``INSERT … ON CONFLICT DO NOTHING`` in one round trip; True when the row was new."""
     return bool(insert_new(db, model, [values]))
@@ -76,8 +68,10 @@ def insert_new(db: Session, model: Any, rows: list[dict[str, Any]]) -> set[Any]:
     table = model.__table__
     dialect = db.get_bind().dialect
     if dialect.name != "postgresql":
+        from sqlalchemy.dialects.sqlite import insert
+
         key = next(iter(table.primary_key.columns))
-        statement = _dialect_insert(db, table).on_conflict_do_nothing().returning(key)
+        statement = insert(table).on_conflict_do_nothing().returning(key)
         # Values as parameters, not in the statement: the compiled statement is cached.
         return set(db.execute(statement, rows).scalars())
     # psycopg pipelines an executemany of one short statement, parsed once and then prepared
@@ -97,7 +91,7 @@ def insert_new(db: Session, model: Any, rows: list[dict[str, Any]]) -> set[Any]:
         cursor.close()
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # bounded: each engine (one per app, many in tests) has its dialect
 def _postgresql_insert_new(dialect: Any, table: Any, columns: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """The statement for rows with these columns, and the values of the columns it adds for
     their Python-side defaults."""
