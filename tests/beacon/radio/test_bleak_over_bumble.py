@@ -30,15 +30,19 @@ async def _advertise(device, payload: bytes, address: str) -> None:  # type: ign
     )
 
 
+def _scanner_over(receiver) -> Scanner:  # type: ignore[no-untyped-def]
+    """Our Scanner on bleak's API, bleak on the bumble device ``receiver``."""
+    return Scanner(
+        BleakScanBackend(BleakOptions(backend=BumbleScanner, backend_kwargs={"bumble_device": receiver}))
+    )
+
+
 async def _reports(expected: int, timeout: float = 10.0) -> tuple[list[AdvertReport], Scanner]:
     levels = iter([-45, -58, -71, -63] * 1000)
     _, (sender, receiver) = make_devices(2, rssi=lambda address: next(levels))
     for device in (sender, receiver):
         await device.power_on()
-    backend = BleakScanBackend(
-        BleakOptions(backend=BumbleScanner, backend_kwargs={"bumble_device": receiver})
-    )
-    scanner = Scanner(backend)
+    scanner = _scanner_over(receiver)
     got: list[AdvertReport] = []
     done = asyncio.Event()
 
@@ -68,9 +72,7 @@ def test_rotation_is_seen_as_a_new_address_and_a_new_rpi() -> None:
         _, (sender, receiver) = make_devices(2, rssi=lambda address: -60)
         for device in (sender, receiver):
             await device.power_on()
-        scanner = Scanner(
-            BleakScanBackend(BleakOptions(backend=BumbleScanner, backend_kwargs={"bumble_device": receiver}))
-        )
+        scanner = _scanner_over(receiver)
         got: list[AdvertReport] = []
         scanner.on_report(got.append)
         async with scanner:
@@ -94,9 +96,7 @@ def test_other_service_data_is_ignored_and_a_short_payload_counted_as_malformed(
         _, (a, b, receiver) = make_devices(3, rssi=lambda address: -60)
         for device in (a, b, receiver):
             await device.power_on()
-        scanner = Scanner(
-            BleakScanBackend(BleakOptions(backend=BumbleScanner, backend_kwargs={"bumble_device": receiver}))
-        )
+        scanner = _scanner_over(receiver)
         got: list[AdvertReport] = []
         scanner.on_report(got.append)
         async with scanner:
