@@ -1,23 +1,27 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-# Each builds its own virtual environment from pyproject.toml, rebuilt when that file changes.
+# Each builds its own virtual environment from pyproject.toml, rebuilt when anything the build
+# consumes changes: pyproject.toml, C sources and cffi build scripts, message catalogs.
 PYTHON ?= python3
-HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
+START := $(shell date +%s)
+BUILD_INPUTS := pyproject.toml $(sort $(shell find protocol beacon tracer_server sim \
+	\( -name '*.c' -o -name '*.h' -o -name '*_build.py' -o -name '*.po' \) -type f 2>/dev/null))
+HASH := $(shell cat $(BUILD_INPUTS) | sha256sum | cut -c1-16)
 
 DEV_VENV := .venv
 RUN_VENV := .venv-run
 DEV_STAMP := $(DEV_VENV)/.stamp-$(HASH)
 RUN_STAMP := $(RUN_VENV)/.stamp-$(HASH)
 
-.PHONY: test test-fast lint demo bench proto clean
+.PHONY: test test-fast lint demo bench proto clean system-needs
 
-$(DEV_STAMP): pyproject.toml
+$(DEV_STAMP): $(BUILD_INPUTS)
 	rm -rf $(DEV_VENV)
 	$(PYTHON) -m venv $(DEV_VENV)
 	$(DEV_VENV)/bin/pip install --quiet --upgrade pip
 	$(DEV_VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(RUN_STAMP): pyproject.toml
+$(RUN_STAMP): $(BUILD_INPUTS)
 	rm -rf $(RUN_VENV)
 	$(PYTHON) -m venv $(RUN_VENV)
 	$(RUN_VENV)/bin/pip install --quiet --upgrade pip
@@ -29,9 +33,15 @@ lint: $(DEV_STAMP)
 	$(DEV_VENV)/bin/ruff format --check .
 	$(DEV_VENV)/bin/mypy
 
+# What the tests need from the system (tools/system_needs.py): installed as root with apt,
+# otherwise one line per missing package and a stop before pytest.
+system-needs:
+	@$(PYTHON) tools/system_needs.py
+
 # Everything, slow tiers included; hypothesis runs its bounded CI profile when CI is set.
-test: lint
-	$(DEV_VENV)/bin/pytest
+test: system-needs lint
+	@$(DEV_VENV)/bin/pytest; status=$$?; \
+	echo "make test: $$(( $$(date +%s) - $(START) )) s wall time"; exit $$status
 
 # The inner loop: no slow tiers.
 test-fast: $(DEV_STAMP)

@@ -78,6 +78,10 @@ def _run(args: argparse.Namespace) -> int:
     overrides = {"data_dir": args.data_dir} if args.data_dir else {}
     settings = Settings.load(args.config, **overrides)
 
+    from tracer_server import migrate
+
+    if args.command != "init":
+        migrate.require_current(settings)
     if args.command == "signing-key":
         from tracer_server.secrets_store import load_or_create_keys
 
@@ -86,10 +90,8 @@ def _run(args: argparse.Namespace) -> int:
         print(key.to_pem().decode(), end="")
         return 0
 
-    from tracer_server import migrate
-
-    migrate.upgrade(settings)
     if args.command == "init":
+        migrate.upgrade(settings)
         from tracer_server.secrets_store import load_or_create_keys
 
         load_or_create_keys(settings)

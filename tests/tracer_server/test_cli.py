@@ -101,9 +101,9 @@ def test_an_unknown_role_is_an_argparse_error(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()
 
 
-def test_signing_key_is_generated_once_and_printed_as_pem_with_its_id_and_version(tmp_path: Path) -> None:
-    first = bluezone(tmp_path / "data", "signing-key")
-    second = bluezone(tmp_path / "data", "signing-key")
+def test_signing_key_is_printed_as_pem_with_its_id_and_version(initialized: Initialized) -> None:
+    first = bluezone(initialized.data_dir, "signing-key")
+    second = bluezone(initialized.data_dir, "signing-key")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert first.stdout == second.stdout
     comment, pem = first.stdout.split("\n", 1)
@@ -111,6 +111,49 @@ def test_signing_key_is_generated_once_and_printed_as_pem_with_its_id_and_versio
     key = VerificationKey.from_pem(pem, "452", "v1")
     assert comment.endswith(key.fingerprint())
     assert pem.startswith("-----BEGIN PUBLIC KEY-----") and pem.rstrip().endswith("-----END PUBLIC KEY-----")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("run", "--port", "1"),
+        ("signing-key",),
+        ("export",),
+        ("cleanup",),
+        ("create-official", "X", "--role", "admin"),
+    ],
+)
+def test_a_command_without_init_names_the_directory_and_creates_nothing(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Before, every command silently created the database and new signing keys: a second server
+    identity whose export key no beacon pins."""
+    run = bluezone(tmp_path / "data", *command)
+    line = assert_one_line_error(run, command[0])
+    assert f"no database in {(tmp_path / 'data').resolve()}: run `bluezone server init`" in line
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_data_directory_without_keys_is_refused(tmp_path: Path) -> None:
+    assert bluezone(tmp_path / "data", "init").returncode == 0
+    for key in (tmp_path / "data" / "keys").iterdir():
+        key.unlink()
+    line = assert_one_line_error(bluezone(tmp_path / "data", "signing-key"), "signing-key")
+    assert "no signing keys in" in line and "run `bluezone server init`" in line
+    assert list((tmp_path / "data" / "keys").iterdir()) == []
+
+
+def test_an_old_database_asks_for_init_and_init_upgrades_it(tmp_path: Path) -> None:
+    from tracer_server import migrate
+    from tracer_server.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data")
+    migrate.upgrade(settings, revision="base")
+    migrate.upgrade(settings, revision="+1")
+    line = assert_one_line_error(bluezone(tmp_path / "data", "export"), "export")
+    assert "the database is at revision" in line and "run `bluezone server init`" in line
+    assert bluezone(tmp_path / "data", "init").returncode == 0
+    assert bluezone(tmp_path / "data", "export").returncode == 0
 
 
 def test_signing_key_matches_the_key_init_created(initialized: Initialized) -> None:
