@@ -176,7 +176,16 @@ def _status(store: BeaconStore, as_json: bool) -> int:
     counts = store.counts()
     warnings = [w for w in store.warnings() if w["withdrawn"] is None]
     uploads = [{"id": i, "created": c, "state": s} for i, c, s, _ in store.uploads()]
-    info = {"counts": counts, "warnings": warnings, "uploads": uploads}
+    from beacon.sync import assess_store
+    from protocol.risk import DEFAULT_RISK_CONFIG, RiskLevel
+
+    assessment = assess_store(store, DEFAULT_RISK_CONFIG, SystemClock().now())
+    low = [
+        {"day": d.day, "normalized_minutes": round(d.normalized_minutes, 2)}
+        for d in assessment.days
+        if d.level == RiskLevel.LOW
+    ]
+    info = {"counts": counts, "warnings": warnings, "low_risk_days": low, "uploads": uploads}
     if as_json:
         print(json.dumps(info))
         return 0
@@ -188,6 +197,9 @@ def _status(store: BeaconStore, as_json: bool) -> int:
         day = datetime.fromtimestamp(w["day"] * 86_400, UTC).date()
         minutes = w["weighted_minutes"]
         print(f"WARNING: close contact with a confirmed case on {day} ({minutes:.0f} weighted minutes)")
+    for d in low:
+        day = datetime.fromtimestamp(d["day"] * 86_400, UTC).date()
+        print(f"low risk on {day} ({d['normalized_minutes']:.0f} weighted minutes): no warning")
     for u in uploads:
         print(f"upload {u['id']}: {u['state']}")
     return 0

@@ -29,7 +29,7 @@ from beacon.warn import Notice, Notifier
 from protocol.errors import ExportError
 from protocol.export import VerificationKey, open_export
 from protocol.matching import match
-from protocol.risk import DEFAULT_RISK_CONFIG, RiskConfig, daily_summaries, exposure_windows, is_close_contact
+from protocol.risk import DEFAULT_RISK_CONFIG, Assessment, RiskConfig, RiskLevel, assess, exposure_windows
 
 __all__ = ["Fetch", "SyncError", "SyncReport", "Syncer", "check_server_url", "http_get"]
 
@@ -147,14 +147,14 @@ class Syncer:
 
     async def reassess(self, now: float) -> list[Notice]:
         """Recompute the risk over every stored match; warn on new days, withdraw lost ones."""
-        windows = exposure_windows(
-            self.store.matches(), self.risk.mapping, scan_times=self.store.scan_times()
-        )
-        close = {s.day: s for s in daily_summaries(windows, self.risk) if is_close_contact(s, self.risk)}
+        assessment = assess_store(self.store, self.risk, now)
+        close = {
+            d.day: d for d in assessment.days if d.level == RiskLevel.HIGH
+        }  # LOW days: shown, not warned
         notices = []
-        for day, summary in sorted(close.items()):
-            if self.store.set_warning(day, summary.weighted_minutes, now):
-                notices.append(Notice(day, summary.weighted_minutes))
+        for day, risk in sorted(close.items()):
+            if self.store.set_warning(day, risk.normalized_minutes, now):
+                notices.append(Notice(day, risk.normalized_minutes))
         for warning in self.store.warnings():
             lost = warning["withdrawn"] is None and warning["day"] not in close
             if lost and self.store.withdraw_warning(warning["day"], now):
@@ -162,3 +162,9 @@ class Syncer:
         for notice in notices:
             await self.notifier.notify(notice)
         return notices
+
+
+def assess_store(store: BeaconStore, risk: RiskConfig, now: float) -> Assessment:
+    """The risk over every match the beacon holds (``protocol.risk.assess``)."""
+    windows = exposure_windows(store.matches(), risk.mapping, scan_times=store.scan_times())
+    return assess(windows, risk, today=int(now // 86_400))

@@ -50,14 +50,13 @@ from protocol.advert import Metadata
 from protocol.export import DiagnosisKey, ReportType
 from protocol.matching import Match, Sighting
 from protocol.risk import (
-    DEFAULT_RISK_CONFIG,
+    PRESETS,
     DiagnosisKeysDataMapping,
     ExposureWindow,
     Infectiousness,
     RiskConfig,
-    daily_summaries,
+    assess,
     exposure_windows,
-    is_close_contact,
 )
 
 __all__ = [
@@ -69,6 +68,7 @@ __all__ = [
     "cross_validate",
     "evaluate",
     "load_samples",
+    "render_presets",
     "render_table",
     "tune",
 ]
@@ -210,71 +210,18 @@ def _matches(key: DiagnosisKey, reports: list[tuple[float, int, int]], scans: li
 # ---- the configurations compared ------------------------------------------------------------
 
 
-def gaen_decision(config: RiskConfig) -> Decision:
-    """A pure GAEN v2 configuration: daily summaries against the per-day threshold."""
+def decision(config: RiskConfig) -> Decision:
+    """Warn when ``protocol.risk.assess`` finds a HIGH day: the configuration's own steps."""
 
     def decide(windows: Sequence[ExposureWindow]) -> bool:
-        return any(is_close_contact(summary, config) for summary in daily_summaries(windows, config))
+        return assess(windows, config).close_contact
 
     return decide
 
 
-def cwa_decision(
-    *,
-    min_minutes: float,
-    drop_below_db: int,
-    weights: Sequence[tuple[int, int, float]],
-    threshold: float,
-    transmission_risk_level: int = 7,
-) -> Decision:
-    """Corona-Warn-App's own algorithm over exposure windows (shared/spec/gaen.md §6.3a).
+gaen_decision = decision  # the tuner's name for it: a pure GAEN configuration is one case
 
-    Per window: drop it when its minutes at min attenuation below ``drop_below_db`` are under
-    ``min_minutes``; weighted minutes on the *min* attenuation; normalized time = TRL × 0.2 ×
-    weighted minutes. Per day, normalized times are summed; HIGH risk at ``threshold``.
-    TRL 7 is CONFIRMED_TEST (6) with STANDARD infectiousness (+1).
-    """
-
-    def weight(attenuation_db: int) -> float:
-        return next((w for lo, hi, w in weights if lo <= attenuation_db < hi), 0.0)
-
-    def decide(windows: Sequence[ExposureWindow]) -> bool:
-        per_day: dict[int, float] = {}
-        for window in windows:
-            scans = window.scan_instances
-            near = sum(s.seconds_since_last_scan for s in scans if s.min_attenuation_db < drop_below_db)
-            if near / 60 < min_minutes:
-                continue
-            minutes = sum(s.seconds_since_last_scan * weight(s.min_attenuation_db) for s in scans) / 60
-            per_day[window.day] = per_day.get(window.day, 0.0) + transmission_risk_level * 0.2 * minutes
-        return any(round(total, 1) >= threshold for total in per_day.values())
-
-    return decide
-
-
-CORONAMELDER = RiskConfig(
-    attenuation_bucket_thresholds_db=(56, 62, 73),
-    attenuation_bucket_weights=(1.5, 1.0, 0.4, 0.0),
-    minimum_window_score=300,
-    threshold_weighted_minutes=15,
-)
-SWISSCOVID = RiskConfig(
-    attenuation_bucket_thresholds_db=(50, 55, 56),
-    attenuation_bucket_weights=(1.0, 0.5, 0.0, 0.0),
-    threshold_weighted_minutes=15,
-)
-
-CONFIGS: dict[str, Decision] = {
-    "bluezone default": gaen_decision(DEFAULT_RISK_CONFIG),
-    "Corona-Warn-App 2021": cwa_decision(
-        min_minutes=5, drop_below_db=79, weights=[(0, 63, 0.8), (63, 73, 1.0), (73, 79, 0.1)], threshold=13
-    ),
-    "Corona-Warn-App 2020": cwa_decision(
-        min_minutes=10, drop_below_db=73, weights=[(0, 55, 1.0), (55, 63, 0.5)], threshold=15
-    ),
-    "CoronaMelder": gaen_decision(CORONAMELDER),
-    "SwissCovid": gaen_decision(SWISSCOVID),
-}
+CONFIGS: dict[str, Decision] = {name: decision(config) for name, config in PRESETS.items()}
 
 
 # ---- evaluation -----------------------------------------------------------------------------
@@ -377,6 +324,49 @@ def cross_validate(samples: Sequence[PairSample]) -> Metrics:
         decide = gaen_decision(config)
         decisions += [(decide(s.windows), s.close) for s in samples if s.scenario == held_out]
     return _metrics(decisions)
+
+
+def _describe(config: RiskConfig) -> list[str]:
+    buckets = ", ".join(
+        f"{w:g} ≤ {hi}"
+        for hi, w in zip(
+            config.attenuation_bucket_thresholds_db, config.attenuation_bucket_weights, strict=False
+        )
+    )
+    buckets += f", {config.attenuation_bucket_weights[-1]:g} beyond"
+    if config.trl_encoding is not None:
+        multiplier = "TRL value (report type + infectiousness offsets)"
+    else:
+        reports = sorted(k for k, v in config.report_type_weights.items() if v > 0)
+        multiplier = f"report types {', '.join(map(str, reports))} × infectiousness weights"
+    drops = [
+        f"< {f.drop_if_minutes.max:g} min below {f.attenuation.max:g} dB"
+        for f in config.minutes_at_attenuation_filters
+    ]
+    drops += [f"TRL {r.min:g}–{r.max:g}" for r in config.trl_filters]
+    if config.minimum_window_score:
+        drops.append(f"score < {config.minimum_window_score:g}")
+    if config.day_conditions:
+        day = " and ".join(
+            f"{c.quantity.replace('_', ' ')} {c.op} {c.value:g}" for c in config.day_conditions
+        )
+    else:
+        day = f"HIGH ≥ {config.high_day_minutes():g} min"
+        low = [lr.range for lr in config.day_levels if lr.level.name == "LOW"]
+        if low:
+            day += f", LOW from {low[0].min:g}"
+    return [f"{buckets} ({config.bucket_attenuation})", multiplier, "; ".join(drops) or "—", day]
+
+
+def render_presets() -> str:
+    """The Markdown table of ``docs/risk.md`` that sets the presets' parameters side by side."""
+    lines = [
+        "| preset | weight by attenuation (dB) | window multiplier | windows dropped | day |",
+        "|---|---|---|---|---|",
+    ]
+    for name, config in PRESETS.items():
+        lines.append("| " + " | ".join([name, *_describe(config)]) + " |")
+    return "\n".join(lines)
 
 
 def render_table(samples: Sequence[PairSample]) -> str:

@@ -41,7 +41,7 @@ from protocol.export import DiagnosisKey, VerificationKey, open_export
 from protocol.keys import derive_aemk, derive_rpik, encrypt_aem, rpi
 from protocol.matching import Match, Sighting, match
 from protocol.publish import UploadKey, tek_hmac
-from protocol.risk import RiskConfig, daily_summaries, exposure_windows, is_close_contact
+from protocol.risk import RiskConfig, assess, exposure_windows
 from sim.config import ScenarioConfig
 from sim.epidemic import Cases
 from sim.scanning import ADVERTS_PER_SCAN, Observations, ScanClock
@@ -283,7 +283,7 @@ def real_warnings(
         for batch_time in sorted({published[m.key.key_data] for m in matches}):
             known = [m for m in matches if published[m.key.key_data] <= batch_time]
             windows = exposure_windows(known, risk.mapping, scan_times=scan_times)
-            if any(is_close_contact(s, risk) for s in daily_summaries(windows, risk)):
+            if assess(windows, risk).close_contact:
                 devices.append(device)
                 crossed.append(batch_time)
                 break

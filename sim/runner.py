@@ -49,7 +49,7 @@ class RunResult:
 
 def alternative_risk_configs(config: ScenarioConfig) -> dict[str, RiskConfig]:
     """The run's configuration, the same with other minute thresholds, and deployed ones."""
-    from sim.calibration import CORONAMELDER, SWISSCOVID
+    from protocol.risk.presets import CORONA_WARN_APP_2020, CORONAMELDER, SWISSCOVID
 
     base = risk_config(config)
     out = {"this run": base}
@@ -61,10 +61,7 @@ def alternative_risk_configs(config: ScenarioConfig) -> dict[str, RiskConfig]:
                 threshold_weighted_minutes=minutes,
                 bucket_attenuation=base.bucket_attenuation,
             )
-    # CWA's buckets are [0, 55) and [55, 63); GAEN's are "≤ threshold": 54 and 62.
-    out["CWA 2020 (55/63 dB)"] = RiskConfig(
-        (54, 62, 73), (1.0, 0.5, 0.0, 0.0), threshold_weighted_minutes=15.0
-    )
+    out["Corona-Warn-App 2020"] = CORONA_WARN_APP_2020
     out["CoronaMelder"] = CORONAMELDER
     out["SwissCovid"] = SWISSCOVID
     return out

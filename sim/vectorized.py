@@ -9,10 +9,12 @@ the real path (:mod:`sim.protocol_path`), in arrays.
 * **Matching**: every observation's RPI is derived from the transmitter's real TEK (HKDF, then
   AES over the PaddedData of its interval) and looked up among the RPIs of the published keys:
   a sorted table of 64-bit prefixes, each hit confirmed on all 16 bytes.
-* **Risk**: per scan instance, min and typical attenuation (``protocol.risk.attenuation``), the
-  bucket weight × seconds since the previous scan × report-type and infectiousness weights,
-  summed per device per UTC day as the key batches arrive; a device warns at its first sync
-  after the batch that takes a day over the threshold.
+* **Risk**: ``protocol.risk.assess`` in arrays: per scan instance, min and typical attenuation
+  (``protocol.risk.attenuation``), the bucket weight × seconds since the previous scan; per
+  window the minutes-at-attenuation and TRL filters and the multiplier (the TRL's value, or
+  report-type × infectiousness weights), summed per device per UTC day as the key batches
+  arrive; a device warns at its first sync after the batch that takes a day to HIGH.
+  Per-window levels with gaps and COCOA's day conditions are refused (:func:`check_risk`).
 
 A test runs this and the real path on the same observations and requires the same warnings at
 the same times.
@@ -20,6 +22,7 @@ the same times.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,13 +31,22 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from beacon.report import MAX_KEYS
 from protocol.export import ReportType
 from protocol.keys import TEK_ROLLING_PERIOD, derive_rpik, rpis
-from protocol.risk import MAX_WINDOW_SECONDS, RiskConfig
+from protocol.risk import MAX_WINDOW_SECONDS, Infectiousness, RiskConfig, RiskConfigError
 from sim.config import ScenarioConfig
 from sim.epidemic import Cases
 from sim.scanning import Observations
 from sim.teks import day_of, interval_of, teks
 
-__all__ = ["KeyIndex", "KeyRelease", "Warnings", "match_observations", "release_plan", "score", "warn"]
+__all__ = [
+    "KeyIndex",
+    "KeyRelease",
+    "Warnings",
+    "check_risk",
+    "match_observations",
+    "release_plan",
+    "score",
+    "warn",
+]
 
 HOUR = 3600.0
 _PREFIX = np.frombuffer(b"EN-RPI" + bytes(6), dtype=np.uint8)
@@ -161,11 +173,26 @@ class Contributions:
     seconds: np.ndarray  # float64, already multiplied by all weights
 
 
+def check_risk(risk: RiskConfig) -> None:
+    """Refuse, with the reason, a configuration the arrays do not model the way ``assess`` does."""
+    if risk.day_conditions:
+        raise RiskConfigError("the vectorized path does not model day_conditions (COCOA)")
+    spans = sorted((lr.range for lr in risk.window_levels), key=lambda r: r.min)
+    if spans and (
+        spans[0].min > 0
+        or spans[-1].max < risk.max_day_minutes()
+        or any(a.max != b.min for a, b in itertools.pairwise(spans))
+    ):
+        raise RiskConfigError("the vectorized path needs window_levels that cover 0..infinity without gaps")
+    risk.high_day_minutes()
+
+
 def score(
     matched: Observations, key: np.ndarray, release: KeyRelease, risk: RiskConfig, tx_power_dbm: int
 ) -> Contributions:
     """What ``protocol.risk.exposure_windows`` and ``daily_summaries`` compute: scan instances,
     30-minute windows per key, window scores, ``minimum_window_score``; one row per window."""
+    check_risk(risk)
     if not len(matched):
         empty = np.empty(0)
         return Contributions(empty.astype(np.int64), empty.astype(np.int64), empty, empty)
@@ -189,15 +216,23 @@ def score(
     # Exposure windows: per device and key, a new one at a new UTC day or 30 minutes after the start.
     starts = _window_starts(rx, k, t)
     key_rows = k[starts]
-    report = risk.report_type_weights.get(risk.mapping.report_type(ReportType.CONFIRMED_TEST), 0.0)
-    infectiousness = np.array(
+    report = risk.mapping.report_type(ReportType.CONFIRMED_TEST)
+    per_key = [risk.mapping.infectiousness(int(d)) for d in release.days_since_onset]
+    trl = [risk.trl_encoding.level(report, i) if risk.trl_encoding else 0 for i in per_key]
+    multiplier = np.array(
         [
-            risk.infectiousness_weights.get(risk.mapping.infectiousness(int(d)), 0.0)
-            for d in release.days_since_onset
+            0.0
+            if i == Infectiousness.NONE or any(level in dropped for dropped in risk.trl_filters)
+            else risk.multiplier(report, i)
+            for i, level in zip(per_key, trl, strict=True)
         ]
     )
-    window_score = np.add.reduceat(weighted, starts) * report * infectiousness[key_rows]
-    keep = window_score >= risk.minimum_window_score
+    window_score = np.add.reduceat(weighted, starts) * multiplier[key_rows]
+    keep = (window_score >= risk.minimum_window_score) & (multiplier[key_rows] > 0)
+    for drop in risk.minutes_at_attenuation_filters:
+        inside = np.array([a in drop.attenuation for a in instance_min.tolist()], dtype=bool)
+        minutes = np.add.reduceat(np.where(inside, secs[first], 0.0), starts) / 60
+        keep &= ~np.array([m in drop.drop_if_minutes for m in minutes.tolist()], dtype=bool)
     return Contributions(
         rx[starts][keep].astype(np.int64),
         day_of(t[starts])[keep],
@@ -265,7 +300,7 @@ def warn(
     day_start = np.r_[True, (device[1:] != device[:-1]) | (day[1:] != day[:-1])]
     cumulative = np.cumsum(per_batch)
     base = np.maximum.accumulate(np.where(day_start, cumulative - per_batch, 0.0))
-    over = (cumulative - base) >= risk.threshold_weighted_minutes * 60
+    over = (cumulative - base) >= risk.high_day_minutes() * 60
     if not over.any():
         empty = np.empty(0)
         return Warnings(empty.astype(np.int64), empty, empty)

@@ -60,11 +60,16 @@ def test_documented_table_is_what_the_protocol_computes() -> None:
     assert calibration.render_table(samples) == table.group(1)
 
 
+def test_documented_presets_are_the_code() -> None:
+    doc = (ROOT / "docs" / "risk.md").read_text()
+    table = re.search(r"<!-- presets:begin -->\n(.*?)\n<!-- presets:end -->", doc, re.S)
+    assert table is not None
+    assert calibration.render_presets() == table.group(1)
+
+
 @pytest.mark.slow
-def test_default_configuration_is_the_tuned_one_and_beats_every_shipped_one() -> None:
+def test_default_configuration_is_the_tuned_one() -> None:
+    """What the tuning picks on exp05; no in-sample win is asserted (it is no evidence)."""
     samples = calibration.load_samples()
-    tuned, metrics = calibration.tune(samples)
+    tuned, _ = calibration.tune(samples)
     assert tuned == DEFAULT_RISK_CONFIG
-    for name, decide in calibration.CONFIGS.items():
-        if name != "bluezone default":
-            assert calibration.evaluate(decide, samples).f1 < metrics.f1, name

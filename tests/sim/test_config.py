@@ -58,11 +58,11 @@ def test_every_cited_source_names_a_real_setting() -> None:
         ({"scan_interval_s": 30.0}, "scan_interval_s"),
         ({"scan_jitter_s": 200.0}, "scan_jitter_s under half"),
         ({"close_distance_m": 0.0}, "close distance"),
-        ({"attenuation_thresholds_db": (70, 60, 50)}, "strictly increasing bucket thresholds"),
-        ({"attenuation_thresholds_db": (60, 60, 70)}, "strictly increasing bucket thresholds"),
-        ({"attenuation_weights": (1.0, 0.5, 0.0)}, "4 attenuation bucket weights"),
-        ({"threshold_weighted_minutes": 0.0}, "threshold > 0"),
-        ({"bucket_attenuation": "max"}, "bucket_attenuation must be"),
+        ({"attenuation_thresholds_db": (70, 60, 50)}, "thresholds_db: need strictly increasing values"),
+        ({"attenuation_thresholds_db": (60, 60, 70)}, "thresholds_db: need strictly increasing values"),
+        ({"attenuation_weights": (1.0, 0.5, 0.0)}, "need 4 weights for 3 thresholds"),
+        ({"threshold_weighted_minutes": 0.0}, "threshold_weighted_minutes: must be > 0"),
+        ({"bucket_attenuation": "max"}, "bucket_attenuation: must be"),
     ],
 )
 def test_out_of_range_settings_raise_one_clear_config_error(settings: dict[str, object], words: str) -> None:

@@ -81,11 +81,11 @@ def test_sim_run_with_the_real_path_checks_agreement(
     [
         (["--agents", "5"], "agents must be 10..5,000,000"),
         (["--adoption", "2"], "adoption must be within 0..1"),
-        (["--thresholds", "70,60,50"], "strictly increasing bucket thresholds"),
+        (["--thresholds", "70,60,50"], "need strictly increasing values"),
         (["--config", "missing.toml"], "cannot read missing.toml"),
         (["--scenario", "hanoi"], "scenario must be one of"),
         (["--days", "0"], "days must be"),
-        (["--weights", "1,2,3"], "attenuation bucket weights"),
+        (["--weights", "1,2,3"], "attenuation_bucket_weights"),
     ],
 )
 def test_bad_input_gives_exit_2_and_one_line(

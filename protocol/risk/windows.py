@@ -1,53 +1,40 @@
-"""GAEN v2 risk scoring: matches → exposure windows → daily summaries → close contact or not.
+"""Matches → GAEN v2 exposure windows: the objects the risk models score.
 
-The objects and arithmetic of Google's Exposure Notifications API v2 (``ExposureWindow``,
-``ScanInstance``, ``DailySummariesConfig``, ``DiagnosisKeysDataMapping``; the computation of
-``DailySummaryUtils``), as recorded in ``shared/spec/gaen.md`` §2.5 and §6:
+The objects of Google's Exposure Notifications API v2 (``ExposureWindow``, ``ScanInstance``,
+``DiagnosisKeysDataMapping``) and how the framework builds them (``shared/spec/gaen.md`` §2.5, §6.1):
 
 * attenuation = TX power from the decrypted metadata − (RSSI + correction), clamped at 0;
 * a scan instance is one logical scan that heard the key: min and typical (mean, dB domain)
   attenuation, weighted by the seconds since the device's previous scan (≤ 300 s, 120 s when
   unknown);
-* a window holds at most 30 minutes of scans of one key on one UTC day;
-* per window, ``weighted duration = Σ seconds × bucket weight(typical attenuation)`` and
-  ``score = weighted duration × report-type weight × infectiousness weight``;
-* per UTC day, the scores of windows reaching ``minimum_window_score`` are summed, and the day
-  is a close contact when the sum reaches ``threshold_weighted_minutes``.
+* a window holds at most 30 minutes of scans of one key on one UTC day.
 
-Windows of REVOKED keys, and of keys whose infectiousness maps to NONE, contribute nothing.
-The default configuration and how it was chosen on measured data: ``docs/risk.md``.
+Windows of REVOKED keys, and of keys whose infectiousness maps to NONE, are not made.
 """
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Literal
 
 from protocol.export import ReportType
 from protocol.matching import Match
 
 __all__ = [
     "DEFAULT_MAPPING",
-    "DEFAULT_RISK_CONFIG",
     "DEFAULT_SECONDS_SINCE_LAST_SCAN",
     "MAX_SECONDS_SINCE_LAST_SCAN",
     "MAX_WINDOW_SECONDS",
-    "DailySummary",
     "DiagnosisKeysDataMapping",
     "ExposureWindow",
     "Infectiousness",
-    "ReportType",
-    "RiskConfig",
     "ScanInstance",
     "attenuation",
-    "daily_summaries",
     "exposure_windows",
-    "is_close_contact",
-    "window_weighted_seconds",
 ]
 
 MAX_WINDOW_SECONDS = 30 * 60
@@ -67,11 +54,29 @@ class Infectiousness(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class ScanInstance:
-    """One scan in which the key was heard (``ENScanInstance``)."""
+    """One scan in which the key was heard (``ENScanInstance``).
+
+    Validation is bounded by what real devices and Corona-Warn-App's suites contain: integers,
+    attenuations within 0..255 (a minimum above the typical one occurs); any gap, zero, negative
+    or over 300 s, is kept, and scorers weigh ``max(seconds, 0)`` as CWA does.
+    """
 
     min_attenuation_db: int
     typical_attenuation_db: int
     seconds_since_last_scan: int
+
+    def __post_init__(self) -> None:
+        for name in ("min_attenuation_db", "typical_attenuation_db", "seconds_since_last_scan"):
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            try:  # accepts numpy integers, refuses floats and strings
+                object.__setattr__(self, name, operator.index(value))
+            except TypeError:
+                raise ValueError(f"{name} must be an integer, got {value!r}") from None
+        for name in ("min_attenuation_db", "typical_attenuation_db"):
+            if not 0 <= getattr(self, name) <= 255:
+                raise ValueError(f"{name} must be within 0..255 dB, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +89,13 @@ class ExposureWindow:
     infectiousness: int
     calibration_confidence: int
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scan_instances", tuple(self.scan_instances))
+
     @property
     def seconds(self) -> int:
-        return sum(scan.seconds_since_last_scan for scan in self.scan_instances)
-
-
-def _frozen(mapping: Mapping[int, float] | Mapping[int, int]) -> Mapping[int, float]:
-    return MappingProxyType(dict(mapping))
+        """Σ max(seconds since last scan, 0): how long the key was heard."""
+        return sum(max(scan.seconds_since_last_scan, 0) for scan in self.scan_instances)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,80 +132,6 @@ class DiagnosisKeysDataMapping:
 
 # CoronaMelder's mapping (shared/spec/gaen.md §6.3b): STANDARD from 2 days before onset to 11 after.
 DEFAULT_MAPPING = DiagnosisKeysDataMapping({day: Infectiousness.STANDARD for day in range(-2, 12)})
-
-
-@dataclass(frozen=True, slots=True)
-class RiskConfig:
-    """``DailySummariesConfig`` plus the mapping and the app's per-day threshold.
-
-    Buckets are on the typical attenuation, as in Google's code: immediate ≤ T0 < near ≤ T1 <
-    medium ≤ T2 < other. ``bucket_attenuation="min"`` buckets on each scan's minimum attenuation
-    (its strongest report) instead, as Corona-Warn-App's own scoring does: one body turned away
-    for part of a scan drags the mean down, not the minimum.
-    """
-
-    attenuation_bucket_thresholds_db: tuple[int, int, int]
-    attenuation_bucket_weights: tuple[float, float, float, float]
-    report_type_weights: Mapping[int, float] = field(
-        default_factory=lambda: _frozen({1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0})
-    )
-    infectiousness_weights: Mapping[int, float] = field(default_factory=lambda: _frozen({1: 1.0, 2: 1.0}))
-    mapping: DiagnosisKeysDataMapping = DEFAULT_MAPPING
-    minimum_window_score: float = 0.0
-    threshold_weighted_minutes: float = 15.0
-    bucket_attenuation: Literal["typical", "min"] = "typical"
-
-    def __post_init__(self) -> None:
-        t = self.attenuation_bucket_thresholds_db
-        if len(t) != 3 or not 0 <= t[0] < t[1] < t[2] <= 255:
-            raise ValueError(f"need 3 strictly increasing bucket thresholds in 0..255 dB, got {t}")
-        if len(self.attenuation_bucket_weights) != 4 or not all(
-            0 <= w <= 2.5 for w in self.attenuation_bucket_weights
-        ):
-            raise ValueError("need 4 attenuation bucket weights, each 0..2.5")
-        for name in ("report_type_weights", "infectiousness_weights"):
-            weights = dict(getattr(self, name))
-            if not all(0 <= w <= 2.5 for w in weights.values()):
-                raise ValueError(f"{name}: each weight must be 0..2.5")
-            object.__setattr__(self, name, MappingProxyType(weights))
-        if self.bucket_attenuation not in ("typical", "min"):
-            raise ValueError(
-                f"bucket_attenuation must be 'typical' or 'min', got {self.bucket_attenuation!r}"
-            )
-        if self.minimum_window_score < 0 or self.threshold_weighted_minutes <= 0:
-            raise ValueError("minimum_window_score must be >= 0 and the threshold > 0")
-
-    def bucket_weight(self, attenuation_db: int) -> float:
-        t0, t1, t2 = self.attenuation_bucket_thresholds_db
-        w = self.attenuation_bucket_weights
-        if attenuation_db <= t0:
-            return w[0]
-        if attenuation_db <= t1:
-            return w[1]
-        return w[2] if attenuation_db <= t2 else w[3]
-
-
-DEFAULT_RISK_CONFIG = RiskConfig(
-    attenuation_bucket_thresholds_db=(64, 66, 68),
-    attenuation_bucket_weights=(2.0, 1.0, 0.0, 0.0),
-    threshold_weighted_minutes=15.0,
-    bucket_attenuation="min",
-)
-"""Tuned on the DP-3T EPFL measurements for "about 2 m for 15 minutes a day" (``docs/risk.md``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DailySummary:
-    """Per UTC day: the sum and maximum of window scores and the summed weighted duration (s)."""
-
-    day: int
-    score_sum: float
-    maximum_score: float
-    weighted_duration_sum: float
-
-    @property
-    def weighted_minutes(self) -> float:
-        return self.score_sum / 60
 
 
 def attenuation(tx_power_dbm: int, rssi_dbm: int, rssi_correction_db: int = 0) -> int:
@@ -276,46 +207,3 @@ def _seconds_since_last_scan(when: float, scan_times: Sequence[float] | None) ->
     if i == 0:
         return DEFAULT_SECONDS_SINCE_LAST_SCAN
     return int(min(when - scan_times[i - 1], MAX_SECONDS_SINCE_LAST_SCAN))
-
-
-def window_weighted_seconds(window: ExposureWindow, config: RiskConfig) -> float:
-    """Σ seconds since last scan × bucket weight of the scan's typical (or min) attenuation."""
-    use_min = config.bucket_attenuation == "min"
-    return sum(
-        scan.seconds_since_last_scan
-        * config.bucket_weight(scan.min_attenuation_db if use_min else scan.typical_attenuation_db)
-        for scan in window.scan_instances
-    )
-
-
-def daily_summaries(
-    windows: Iterable[ExposureWindow], config: RiskConfig = DEFAULT_RISK_CONFIG
-) -> list[DailySummary]:
-    """One summary per UTC day with at least one scoring window, oldest day first."""
-    days: dict[int, list[tuple[float, float]]] = {}
-    for window in windows:
-        if window.report_type == ReportType.REVOKED or window.infectiousness == Infectiousness.NONE:
-            continue
-        weighted = window_weighted_seconds(window, config)
-        score = (
-            weighted
-            * config.report_type_weights.get(window.report_type, 0.0)
-            * config.infectiousness_weights.get(window.infectiousness, 0.0)
-        )
-        if score < config.minimum_window_score:
-            continue
-        days.setdefault(window.day, []).append((score, weighted))
-    return [
-        DailySummary(
-            day=day,
-            score_sum=sum(score for score, _ in scored),
-            maximum_score=max(score for score, _ in scored),
-            weighted_duration_sum=sum(weighted for _, weighted in scored),
-        )
-        for day, scored in sorted(days.items())
-    ]
-
-
-def is_close_contact(summary: DailySummary, config: RiskConfig = DEFAULT_RISK_CONFIG) -> bool:
-    """The day's weighted minutes reach the configured threshold."""
-    return summary.score_sum >= config.threshold_weighted_minutes * 60
