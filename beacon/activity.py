@@ -1,14 +1,15 @@
 """The opt-in "active today" signal (issue E3): once a UTC day, at a random time, padded.
 
 With ``report_activity`` on (off by default) the beacon tells the server its user's district,
-and nothing else; otherwise, when a server is configured, it sends the same-sized request as
-chaff (``X-Chaff``), so the ones who opted in do not stand out on the network.
+and nothing else; otherwise, when a server is configured, it sends chaff: the same headers
+(``X-Chaff: 1`` against the real ``X-Chaff: 0``) and a body of exactly the same length with no
+district in it, so the ones who opted in do not stand out on the network and nothing of a user
+who did not opt in leaves the device.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import random
@@ -19,16 +20,30 @@ from urllib.parse import urljoin
 
 from beacon.sync import check_server_url
 
-__all__ = ["ActivitySignal"]
+__all__ = ["BODY_BYTES", "ActivitySignal", "signal_body"]
 
 log = logging.getLogger("beacon.activity")
 _DAY = 86_400.0
+BODY_BYTES = 768
+"""Every signal's JSON body is this long, real or chaff (district codes are a few characters)."""
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def signal_body(district: str) -> bytes:
+    """``{"district": …, "padding": …}`` padded with random base64 to exactly BODY_BYTES."""
+    bare = json.dumps({"district": district, "padding": ""}).encode()
+    if len(bare) > BODY_BYTES:
+        raise ValueError("district code too long")
+    padding = "".join(secrets.choice(_B64) for _ in range(BODY_BYTES - len(bare)))
+    return json.dumps({"district": district, "padding": padding}).encode()
 
 
 class ActivitySignal:
     def __init__(self, server_url: str, district: str, *, opted_in: bool, rng: random.Random) -> None:
         if opted_in and not district:
             raise ValueError("report_activity needs a district code")
+        # Not opted in: the district is never kept, so it cannot be sent.
+        district = district if opted_in else ""
         self.url = urljoin(check_server_url(server_url), "api/user-activity")
         self.district, self.opted_in, self.rng = district, opted_in, rng
         self.next_at: float | None = None
@@ -47,15 +62,10 @@ class ActivitySignal:
         if now < self.next_at:
             return
         self.next_at = (now // _DAY + 1) * _DAY + self.rng.uniform(0, _DAY)  # tomorrow, at random
-        body = {
-            "district": self.district or "none",
-            "padding": base64.b64encode(secrets.token_bytes(512)).decode(),
-        }
-        headers = {"Content-Type": "application/json"}
-        if not self.opted_in:
-            headers["X-Chaff"] = "1"
+        headers = {"Content-Type": "application/json", "X-Chaff": "0" if self.opted_in else "1"}
+        data = signal_body(self.district)
         try:
-            await asyncio.to_thread(self._post, json.dumps(body).encode(), headers)
+            await asyncio.to_thread(self._post, data, headers)
             self.sent += 1
         except (urllib.error.URLError, OSError) as exc:
             log.info("activity signal not sent: %s", exc)

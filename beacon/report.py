@@ -16,8 +16,9 @@ import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -27,7 +28,16 @@ from beacon.sync import check_server_url
 from protocol.keys import TEK_ROLLING_PERIOD, en_interval_number, rolling_start
 from protocol.publish import UploadKey, tek_hmac
 
-__all__ = ["Consent", "PostJson", "ReportError", "Reporter", "http_post_json", "parse_code"]
+__all__ = [
+    "Consent",
+    "PostJson",
+    "ReportError",
+    "Reporter",
+    "Upload",
+    "UploadState",
+    "http_post_json",
+    "parse_code",
+]
 
 MAX_KEYS = 14
 DAYS_BEFORE_ONSET = 2
@@ -86,6 +96,88 @@ async def http_post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
         raise ReportError("the server answered something that is not JSON") from None
 
 
+class UploadState(StrEnum):
+    """verified → consented → certified → published; each is sealed in the store."""
+
+    VERIFIED = "verified"
+    CONSENTED = "consented"
+    CERTIFIED = "certified"
+    PUBLISHED = "published"
+
+
+_NEXT = {
+    UploadState.VERIFIED: UploadState.CONSENTED,
+    UploadState.CONSENTED: UploadState.CERTIFIED,
+    UploadState.CERTIFIED: UploadState.PUBLISHED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One report in progress: what each step produced, typed; transitions only forward."""
+
+    state: UploadState
+    token: str
+    test: dict[str, str | None]
+    keys: tuple[UploadKey, ...] = ()
+    secret: bytes = b""
+    certificate: str = ""
+    revision_token: str = ""
+
+    def _advance(self, to: UploadState, **changes: Any) -> Upload:
+        if _NEXT.get(self.state) != to:
+            raise ReportError(f"an upload that is {self.state} cannot become {to}")
+        return replace(self, state=to, **changes)
+
+    def consented(self, keys: list[UploadKey], secret: bytes) -> Upload:
+        return self._advance(UploadState.CONSENTED, keys=tuple(keys), secret=secret)
+
+    def certified(self, certificate: str) -> Upload:
+        return self._advance(UploadState.CERTIFIED, certificate=certificate)
+
+    def published(self, revision_token: str) -> Upload:
+        return self._advance(UploadState.PUBLISHED, revision_token=revision_token)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"token": self.token, "test": self.test}
+        if self.state != UploadState.VERIFIED:
+            data["keys"] = [k.to_json() for k in self.keys]
+            data["secret"] = base64.b64encode(self.secret).decode()
+        if self.certificate:
+            data["certificate"] = self.certificate
+        if self.state == UploadState.PUBLISHED:
+            data["revisionToken"] = self.revision_token
+        return data
+
+    @classmethod
+    def from_json(cls, state: str, data: dict[str, Any]) -> Upload:
+        """What the store holds; anything missing or malformed is one ReportError."""
+        try:
+            upload = cls(UploadState(state), str(data["token"]), dict(data["test"]))
+            if upload.state != UploadState.VERIFIED:
+                keys = [UploadKey.from_json(item) for item in data["keys"]]
+                upload = replace(
+                    upload, keys=tuple(keys), secret=base64.b64decode(data["secret"], validate=True)
+                )
+            if upload.state in (UploadState.CERTIFIED, UploadState.PUBLISHED):
+                upload = replace(upload, certificate=str(data["certificate"]))
+            if upload.state == UploadState.PUBLISHED:
+                upload = replace(upload, revision_token=str(data.get("revisionToken", "")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReportError(
+                f"the stored upload ({state}) is damaged ({type(exc).__name__}: {exc}); "
+                "start again with a new code from the health official"
+            ) from None
+        return upload
+
+
+def _answer(answer: dict[str, Any], field: str, endpoint: str) -> str:
+    value = answer.get(field)
+    if not isinstance(value, str) or not value:
+        raise ReportError(f"the server's answer to {endpoint} has no {field}: try again later")
+    return value
+
+
 def _padding() -> str:
     return base64.b64encode(secrets.token_bytes(1024 + secrets.randbelow(1024))).decode()
 
@@ -112,11 +204,11 @@ class Reporter:
         self.base = check_server_url(server_url)
         self.health_authority_id = health_authority_id
 
-    def pending(self) -> tuple[int, dict[str, Any]] | None:
+    def pending(self) -> tuple[int, Upload] | None:
         """The latest upload that did not finish, if any."""
         for upload_id, _, state, data in reversed(self.store.uploads()):
-            if state != "published":
-                return upload_id, data
+            if state != UploadState.PUBLISHED:
+                return upload_id, Upload.from_json(state, data)
         return None
 
     def keys_to_upload(self, test: dict[str, Any], now: float) -> list[UploadKey]:
@@ -140,52 +232,51 @@ class Reporter:
                 {"code": parse_code(code), "accept": ACCEPT, "padding": _padding()},
             )
             test = {k: verified.get(k) for k in ("testtype", "symptomDate", "testDate")}
-            upload_id = self.store.save_upload(
-                None, "verified", {"token": verified["token"], "test": test}, now
-            )
-            data: dict[str, Any] = {"token": verified["token"], "test": test}
+            upload = Upload(UploadState.VERIFIED, _answer(verified, "token", "/api/verify"), test)
+            upload_id = self.store.save_upload(None, upload.state, upload.to_json(), now)
         elif pending is not None:
-            upload_id, data = pending
+            upload_id, upload = pending
         else:
             raise ReportError("give the code the health official gave you (--code)")
 
-        if "keys" not in data:
-            past = self.keys_to_upload(data["test"], now)
-            if not consent(past, data["test"]):
+        if upload.state == UploadState.VERIFIED:
+            past = self.keys_to_upload(upload.test, now)
+            if not consent(past, upload.test):
                 raise ReportError("nothing was uploaded: you did not agree. Run report again to retry")
             keys = [*past, self.schedule.release_today(now)]  # today's key leaves the air now
-            data["keys"] = [k.to_json() for k in keys]
-            data["secret"] = base64.b64encode(secrets.token_bytes(32)).decode()
-            self.store.save_upload(upload_id, "consented", data, now)
-        keys = [UploadKey.from_json(item) for item in data["keys"]]
-        secret = base64.b64decode(data["secret"])
+            upload = upload.consented(keys, secrets.token_bytes(32))
+            self.store.save_upload(upload_id, upload.state, upload.to_json(), now)
 
-        if "certificate" not in data:
-            mac = base64.b64encode(tek_hmac(secret, keys)).decode()
+        if upload.state == UploadState.CONSENTED:
+            mac = base64.b64encode(tek_hmac(upload.secret, list(upload.keys))).decode()
             answer = await self.post(
                 urljoin(self.base, "api/certificate"),
-                {"token": data["token"], "ekeyhmac": mac, "padding": _padding()},
+                {"token": upload.token, "ekeyhmac": mac, "padding": _padding()},
             )
-            data["certificate"] = answer["certificate"]
-            self.store.save_upload(upload_id, "certified", data, now)
+            upload = upload.certified(_answer(answer, "certificate", "/api/certificate"))
+            self.store.save_upload(upload_id, upload.state, upload.to_json(), now)
 
         published = await self.post(
             urljoin(self.base, "v1/publish"),
             {
-                "temporaryExposureKeys": data["keys"],
+                "temporaryExposureKeys": [k.to_json() for k in upload.keys],
                 "healthAuthorityID": self.health_authority_id,
-                "verificationPayload": data["certificate"],
-                "hmacKey": data["secret"],
+                "verificationPayload": upload.certificate,
+                "hmacKey": base64.b64encode(upload.secret).decode(),
                 "padding": _padding(),
             },
         )
-        data["revisionToken"] = published.get("revisionToken", "")
-        self.store.save_upload(upload_id, "published", data, now)
+        upload = upload.published(str(published.get("revisionToken", "")))
+        self.store.save_upload(upload_id, upload.state, upload.to_json(), now)
+        try:
+            inserted = int(published.get("insertedExposures", 0))
+        except (TypeError, ValueError):
+            inserted = 0
         return ReportOutcome(
-            keys,
-            int(published.get("insertedExposures", 0)),
-            data["revisionToken"],
-            list(published.get("warnings", [])),
+            list(upload.keys),
+            inserted,
+            upload.revision_token,
+            [str(w) for w in published.get("warnings", [])],
         )
 
     def keys_for_file(self, now: float, onset: date | None, consent: Consent) -> list[UploadKey]:

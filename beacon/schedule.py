@@ -67,7 +67,12 @@ class KeySchedule:
         return tek if tek is not None else self.store.add_tek(new_tek(self.tek_rng), start)
 
     def rotation_due(self, now: float) -> bool:
-        return self.current is None or now >= self.current.until
+        """Time for a new RPI, or the key on the air was released (``beacon report`` runs in its
+        own process and marks the key in the store): a released key's RPIs must leave the air
+        within one tick, not at the next 10–20 minute rotation."""
+        if self.current is None or now >= self.current.until:
+            return True
+        return self.store.tek_released(self.current.tek_id)
 
     def rotate(self, now: float) -> Advertisement:
         """Choose the RPI for now and when to rotate next."""

@@ -104,6 +104,8 @@ class BeaconSettings:
             settings = replace(settings, state_dir=_default_state_dir())
         if settings.radio not in ("virtual", "bleak", "bluez"):
             raise SettingsError("radio must be virtual, bleak or bluez")
+        if settings.report_activity and not settings.district.strip():
+            raise SettingsError("report_activity needs district (the district code to count you in)")
         if settings.sync_interval_minutes < 1:
             raise SettingsError("sync_interval_minutes must be at least 1")
         return settings

@@ -157,6 +157,11 @@ class BeaconStore:
         ]
         return live[-1] if live else None
 
+    def tek_released(self, tek_id: int) -> bool:
+        """Whether a key was released, by this process or another (``beacon report``)."""
+        row = self.db.execute("SELECT released FROM teks WHERE id = ?", (tek_id,)).fetchone()
+        return row is None or row[0] is not None
+
     def release_tek(self, tek_id: int, rolling_period: int, when: float) -> None:
         """Cut a key short (same-day release): it stops at ``rolling_period`` and leaves the air."""
         with self.transaction() as db:
@@ -303,15 +308,19 @@ class BeaconStore:
     # ---- retention ---------------------------------------------------------------------------
 
     def purge(self, now: float, days: int = RETENTION_DAYS) -> dict[str, int]:
-        """Delete everything older than ``days``: sightings, scans, keys, matches, files, warnings."""
-        cutoff = now - days * _DAY
+        """Keep today and the ``days`` − 1 UTC days before it, whole; delete everything older:
+        sightings, scans, keys, matches, files, warnings, uploads.
+
+        Whole days, so a day's warning and the matches behind it go together: a cut mid-day
+        once left the warning with part of its matches, and re-assessment withdrew it."""
+        cutoff = (int(now // _DAY) - days + 1) * _DAY
         oldest_interval = en_interval_number(cutoff)
         with self.transaction() as db:
             removed = {
                 "sightings": db.execute("DELETE FROM sightings WHERE window < ?", (cutoff,)).rowcount,
                 "scans": db.execute("DELETE FROM scans WHERE start < ?", (cutoff,)).rowcount,
                 "teks": db.execute(
-                    "DELETE FROM teks WHERE rolling_start + rolling_period < ?", (oldest_interval,)
+                    "DELETE FROM teks WHERE rolling_start + rolling_period <= ?", (oldest_interval,)
                 ).rowcount,
                 "matches": db.execute("DELETE FROM matches WHERE window < ?", (cutoff,)).rowcount,
                 "files": db.execute("DELETE FROM files WHERE processed < ?", (cutoff,)).rowcount,

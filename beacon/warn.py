@@ -32,7 +32,11 @@ class Notice:
     @property
     def text(self) -> str:
         if self.withdrawn:
-            return f"The close-contact warning for {self.date} is withdrawn: the case's keys were revoked."
+            return (
+                f"The close-contact warning for {self.date} is withdrawn: a case revised its published "
+                "keys (revoked them or changed their report type) and that day no longer reaches a close "
+                "contact."
+            )
         return (
             f"Close contact with a confirmed case on {self.date} "
             f"({self.weighted_minutes:.0f} weighted minutes). Watch for symptoms and follow the health "

@@ -108,7 +108,11 @@ class Chaff:
             await self.app(scope, receive, send)
             return
         arrived = time.monotonic()
-        if any(name.lower() == b"x-chaff" for name, _ in scope["headers"]):
+        # "X-Chaff: 0" marks a real request that carries the header so as to look like chaff.
+        if any(
+            name.lower() == b"x-chaff" and value.strip() not in (b"", b"0")
+            for name, value in scope["headers"]
+        ):
             while (await receive()).get("more_body"):
                 pass
             latency, size = self._sample(path)

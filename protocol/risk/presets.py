@@ -92,11 +92,13 @@ CORONAMELDER = RiskConfig(
 ``RiskCalculationParametersV3.json``; ``shared/spec/gaen.md`` §6.3b): 900 per day, windows ≥ 300."""
 
 SWISSCOVID = RiskConfig(
-    attenuation_bucket_thresholds_db=(50, 55, 56),
-    attenuation_bucket_weights=(1.0, 0.5, 0.0, 0.0),
+    attenuation_bucket_thresholds_db=(54, 62),  # [0, 55) 1.0, [55, 63) 0.5, beyond nothing
+    attenuation_bucket_weights=(1.0, 0.5, 0.0),
     threshold_weighted_minutes=15,
 )
-"""SwissCovid's GAEN v2 configuration (``docs/risk.md``): 15 weighted minutes a day."""
+"""SwissCovid (``SwissCovid/swisscovid-config-backend`` ``GAENSDKConfig``: ``lowerThreshold`` 55,
+``higherThreshold`` 63, ``factorLow`` 1.0, ``factorHigh`` 0.5, ``triggerThreshold`` 15 minutes a
+day; the DP-3T SDK's "updated defaults … 55 and 63"): weighted minutes on typical attenuation."""
 
 COCOA_CONFIGURATION = {
     "exposure_configuration": {

@@ -8,6 +8,8 @@ import json
 import urllib.request
 from datetime import UTC, datetime
 
+import pytest
+
 from beacon.report import Reporter
 from tracer_server.services.export_job import run_export
 
@@ -101,3 +103,34 @@ def test_opted_in_beacons_are_counted_and_the_others_send_chaff(
     with live_server.state.factory() as db:
         counts = {(r.district, r.day.isoformat()): r.count for r in db.query(ActivityCount)}
     assert sum(counts.values()) == 2 and all(d == "chiem-hoa" for d, _ in counts)
+
+
+def test_chaff_and_real_signals_have_the_same_size_and_shape_and_chaff_carries_no_district(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before, a beacon that had not opted in sent its configured district in the chaff, and chaff
+    carried an X-Chaff header and a size the real signals lacked."""
+    import json
+    import random
+
+    from beacon.activity import BODY_BYTES, ActivitySignal
+
+    sent: list[tuple[bytes, dict[str, str]]] = []
+    real = ActivitySignal("http://127.0.0.1:9/", "chiem-hoa", opted_in=True, rng=random.Random(1))
+    chaff = ActivitySignal("http://127.0.0.1:9/", "chiem-hoa", opted_in=False, rng=random.Random(2))
+    for signal in (real, chaff):
+        monkeypatch.setattr(signal, "_post", lambda data, headers: sent.append((data, headers)))
+        signal.next_at = 0.0
+        asyncio.run(signal.maybe_send(1.0))
+    (real_body, real_headers), (chaff_body, chaff_headers) = sent
+    assert len(real_body) == len(chaff_body) == BODY_BYTES
+    assert set(real_headers) == set(chaff_headers) and real_headers["X-Chaff"] == "0"
+    assert json.loads(real_body)["district"] == "chiem-hoa"
+    assert json.loads(chaff_body)["district"] == "" and b"chiem-hoa" not in chaff_body
+
+
+def test_report_activity_without_a_district_is_a_settings_error_not_a_traceback() -> None:
+    from beacon.settings import BeaconSettings, SettingsError
+
+    with pytest.raises(SettingsError, match="report_activity needs district"):
+        BeaconSettings.load(env={"BLUEZONE_BEACON_REPORT_ACTIVITY": "true"})

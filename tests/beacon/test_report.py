@@ -211,3 +211,46 @@ def test_a_used_code_is_refused_with_the_servers_reason(
 
     assert str(refused.value) == "the server refused: this code has already been used"
     assert bob.store.uploads() == []
+
+
+# ---- the upload state machine -------------------------------------------------------------------
+
+
+def test_a_damaged_stored_upload_is_one_report_error_not_a_key_error(
+    alice: Beacon, live_server: LiveServer
+) -> None:
+    """Before, the untyped dict raised KeyError('keys') out of `beacon report` as a traceback."""
+    alice.store.save_upload(None, "consented", {"token": "t", "test": {}}, NOW)
+    reporter = Reporter(alice.store, alice.schedule, server_url=live_server.url)
+    with pytest.raises(ReportError, match=r"stored upload \(consented\) is damaged"):
+        asyncio.run(reporter.report(None, consent=yes, now=NOW))
+
+
+def test_an_unknown_stored_state_is_refused(alice: Beacon, live_server: LiveServer) -> None:
+    alice.store.save_upload(None, "half-done", {"token": "t", "test": {}}, NOW)
+    with pytest.raises(ReportError, match="damaged"):
+        Reporter(alice.store, alice.schedule, server_url=live_server.url).pending()
+
+
+def test_an_answer_without_a_token_is_a_report_error(alice: Beacon, live_server: LiveServer) -> None:
+    async def no_token(url: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"testtype": "confirmed"}
+
+    reporter = Reporter(alice.store, alice.schedule, server_url=live_server.url, post=no_token)
+    with pytest.raises(ReportError, match="/api/verify has no token"):
+        asyncio.run(reporter.report("12345678", consent=yes, now=NOW))
+
+
+def test_states_only_move_forward_and_round_trip_through_json() -> None:
+    from beacon.report import Upload, UploadState
+
+    key = UploadKey(bytes(16), TODAY)
+    upload = Upload(UploadState.VERIFIED, "tok", {"symptomDate": None})
+    with pytest.raises(ReportError, match="verified cannot become certified"):
+        upload.certified("c")
+    done = upload.consented([key], b"s" * 32).certified("cert").published("rev")
+    assert done.state == UploadState.PUBLISHED
+    for step in (upload, upload.consented([key], b"s" * 32), done):
+        assert Upload.from_json(step.state, step.to_json()) == step
+    with pytest.raises(ReportError):
+        done.published("again")

@@ -170,3 +170,23 @@ def test_a_seeded_rng_gives_repeatable_keys_and_adverts(tmp_path: Path) -> None:
 
     assert adverts[0] == adverts[1]
     assert adverts[0][0] != adverts[2][0]
+
+
+def test_a_release_by_another_process_takes_the_key_off_the_air_at_the_next_tick(tmp_path: Path) -> None:
+    """`beacon report` runs in its own process: before, the daemon kept advertising the released
+    key's RPIs until its next rotation, up to 20 minutes later."""
+    daemon_store, report_store = BeaconStore(tmp_path / "state"), BeaconStore(tmp_path / "state")
+    try:
+        daemon = seeded(daemon_store)
+        now = T0 + 9 * 3600
+        on_air = daemon.rotate(now)
+        assert not daemon.rotation_due(now + 1)
+        released = seeded(report_store, seed=2).release_today(now + 2)
+        assert released.key_data == daemon_store.teks()[0].tek  # the key that was on the air
+        assert daemon.rotation_due(now + 3)  # one tick later, not at on_air.until
+        fresh = daemon.rotate(now + 3)
+        assert fresh.tek_id != on_air.tek_id and fresh.rpi != on_air.rpi
+        assert not daemon.rotation_due(now + 4)
+    finally:
+        daemon_store.close()
+        report_store.close()

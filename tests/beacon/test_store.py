@@ -189,12 +189,26 @@ def test_purge_removes_what_is_older_than_14_days_and_keeps_the_rest(store: Beac
     assert store.purge(now) == dict.fromkeys(removed, 0)
 
 
-def test_purge_keeps_the_key_of_the_day_fourteen_days_ago(store: BeaconStore) -> None:
+def test_purge_keeps_fourteen_whole_utc_days_of_keys(store: BeaconStore) -> None:
     now = T0 + 12 * 3600
-    store.add_tek(b"o" * 16, int(T0 // 600) - 15 * 144)  # ended before the cutoff
-    store.add_tek(b"k" * 16, int(T0 // 600) - 14 * 144)  # still valid 14 days before now
+    store.add_tek(b"o" * 16, int(T0 // 600) - 14 * 144)  # the day before the 14 kept ones
+    store.add_tek(b"k" * 16, int(T0 // 600) - 13 * 144)  # the oldest kept day
     store.purge(now)
     assert [t.tek for t in store.teks()] == [b"k" * 16]
+
+
+def test_purge_takes_a_warning_and_its_matches_together_never_half_a_day(store: BeaconStore) -> None:
+    """An exposure 00:00–00:25 and a purge at 00:20 fourteen days later: before, the cut at
+    now − 14 days removed the matches before 00:20 and kept the day's warning, and the next
+    re-assessment withdrew it "because the case's keys were revoked"."""
+    day = int(T0 // DAY_S)
+    for minute in (5, 15, 25):
+        _fill(store, day * DAY_S + minute * 60, minute)
+    purge_at = (day + 14) * DAY_S + 20 * 60
+    store.purge(purge_at)
+    assert store.counts()["matches"] == 0 and store.warnings() == []
+    store.set_warning(day + 1, 20.0, purge_at)
+    assert store.purge(purge_at)["warnings"] == 0  # the next day is within the 14 and stays whole
 
 
 # ---- crash safety -------------------------------------------------------------------------------
