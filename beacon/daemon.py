@@ -30,21 +30,22 @@ _DAY = 86_400.0
 @dataclass
 class _Window:
     start: float
-    heard: dict[bytes, list[int]] = field(default_factory=dict)  # rpi → [rssi...]
-    aems: dict[bytes, bytes] = field(default_factory=dict)
+    # (rpi, aem) → [rssi...]: every AEM heard is kept, so a relay that sends a garbage AEM
+    # first cannot hide the real one (matching picks the most frequent plausible metadata).
+    heard: dict[tuple[bytes, bytes], list[int]] = field(default_factory=dict)
 
     def sightings(self) -> list[Sighting]:
         return [
             Sighting(
                 rpi,
-                self.aems[rpi],
+                aem,
                 round(sum(r) / len(r)),
                 self.start,
                 max_rssi=max(r),
                 count=len(r),
                 min_rssi=min(r),
             )
-            for rpi, r in self.heard.items()
+            for (rpi, aem), r in self.heard.items()
         ]
 
 
@@ -77,8 +78,7 @@ class Daemon:
         window = self.window
         if window is None or report.timestamp < window.start:
             return  # before the first window: not part of any scan
-        window.heard.setdefault(report.rpi, []).append(report.rssi)
-        window.aems.setdefault(report.rpi, report.aem)
+        window.heard.setdefault((report.rpi, report.aem), []).append(report.rssi)
 
     def flush(self) -> None:
         """Commit the current window (one transaction) and forget it."""

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS scans(start REAL PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS sightings(
     rpi BLOB NOT NULL, window REAL NOT NULL, aem BLOB NOT NULL, count INTEGER NOT NULL,
     rssi_sum INTEGER NOT NULL, max_rssi INTEGER NOT NULL, min_rssi INTEGER NOT NULL,
-    PRIMARY KEY (rpi, window)) WITHOUT ROWID;
+    PRIMARY KEY (rpi, window, aem)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sightings_window ON sightings(window);
 CREATE TABLE IF NOT EXISTS files(sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, processed REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS matches(
@@ -57,6 +57,27 @@ CREATE TABLE IF NOT EXISTS warnings(
 CREATE TABLE IF NOT EXISTS uploads(
     id INTEGER PRIMARY KEY, created REAL NOT NULL, state TEXT NOT NULL, sealed BLOB NOT NULL);
 """
+
+
+SCHEMA_VERSION = 2
+"""1: one AEM per RPI per window (the first heard). 2: each AEM heard, with its own counts, so
+that matching chooses the most frequent plausible metadata and a relay's garbage AEM sent first
+cannot suppress a match."""
+
+
+def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE sightings RENAME TO sightings_v1")
+    db.execute("DROP INDEX IF EXISTS sightings_window")
+    for statement in SCHEMA.split(";"):  # executescript would commit the migration's transaction
+        if "sightings" in statement:
+            db.execute(statement)
+    db.execute(
+        "INSERT INTO sightings SELECT rpi, window, aem, count, rssi_sum, max_rssi, min_rssi FROM sightings_v1"
+    )
+    db.execute("DROP TABLE sightings_v1")
+
+
+MIGRATIONS = {1: _migrate_1_to_2}
 
 
 class StoreError(RuntimeError):
@@ -86,12 +107,29 @@ class BeaconStore:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        self._upgrade()
         for suffix in ("-wal", "-shm"):
             extra = Path(str(path) + suffix)
             if extra.exists():
                 os.chmod(extra, 0o600)
         self._check_key()
+
+    def _upgrade(self) -> None:
+        """Create the schema, or migrate a store written by older code, keeping its data."""
+        existed = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'teks'").fetchone() is not None
+        self.db.executescript(SCHEMA)
+        row = self.db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
+        version = int(row[0]) if row else (1 if existed else SCHEMA_VERSION)
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer beacon (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}): upgrade bluezone"
+            )
+        with self.transaction() as db:
+            while version < SCHEMA_VERSION:
+                MIGRATIONS[version](db)
+                version += 1
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(version),))
 
     def close(self) -> None:
         self.db.close()
@@ -173,12 +211,12 @@ class BeaconStore:
     # ---- scans and sightings -----------------------------------------------------------------
 
     def record_window(self, start: float, sightings: Iterable[Sighting]) -> None:
-        """One scan window and what it heard, aggregated per RPI, in one transaction."""
+        """One scan window and what it heard, aggregated per RPI and AEM, in one transaction."""
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO scans VALUES (?)", (start,))
             for s in sightings:
                 db.execute(
-                    "INSERT INTO sightings VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(rpi, window) "
+                    "INSERT INTO sightings VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(rpi, window, aem) "
                     "DO UPDATE SET count = count + excluded.count, rssi_sum = rssi_sum + excluded.rssi_sum, "
                     "max_rssi = max(max_rssi, excluded.max_rssi), "
                     "min_rssi = min(min_rssi, excluded.min_rssi)",
@@ -230,7 +268,7 @@ class BeaconStore:
         with self.transaction() as db:
             for m in matches:
                 k = m.key
-                for s in m.sightings:
+                for s in _per_window(m.sightings):
                     db.execute(
                         "INSERT OR IGNORE INTO matches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
@@ -328,6 +366,27 @@ class BeaconStore:
                 "uploads": db.execute("DELETE FROM uploads WHERE created < ?", (cutoff,)).rowcount,
             }
         return removed
+
+
+def _per_window(sightings: Iterable[Sighting]) -> list[Sighting]:
+    """A match's sightings merged per scan window: the AEMs heard there are one scan's reports."""
+    merged: dict[float, Sighting] = {}
+    for s in sightings:
+        seen = merged.get(s.timestamp)
+        if seen is None:
+            merged[s.timestamp] = s
+            continue
+        count = seen.count + s.count
+        merged[s.timestamp] = Sighting(
+            seen.rpi,
+            seen.aem,
+            round((seen.rssi * seen.count + s.rssi * s.count) / count),
+            s.timestamp,
+            max_rssi=max(seen.strongest_rssi, s.strongest_rssi),
+            count=count,
+            min_rssi=min(x for x in (seen.min_rssi, s.min_rssi, seen.rssi, s.rssi) if x is not None),
+        )
+    return list(merged.values())
 
 
 def _load_or_create_key(path: Path) -> bytes:

@@ -222,7 +222,7 @@ def _plausible_metadata(
             groups.setdefault(metadata, []).append(sighting)
     if not groups:
         return None
-    metadata, kept = max(groups.items(), key=lambda item: len(item[1]))
+    metadata, kept = max(groups.items(), key=lambda item: sum(s.count for s in item[1]))  # reports heard
     return metadata, tuple(kept)
 
 

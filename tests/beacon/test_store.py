@@ -301,3 +301,63 @@ def test_a_window_keeps_the_mean_strongest_and_weakest_report(tmp_path: Path) ->
     (got,) = store.sightings()
     assert (got.rssi, got.max_rssi, got.min_rssi, got.count) == (-70, -60, -81, 3)
     store.close()
+
+
+# ---- several AEMs per RPI, and the schema upgrade ---------------------------------------------------
+
+
+def test_a_garbage_aem_heard_first_does_not_suppress_the_match(store: BeaconStore) -> None:
+    """Before, the store (and the daemon's window) kept the first AEM heard per RPI per window,
+    so a relay that replayed the RPI with a garbage AEM first hid the real advert."""
+    from protocol.keys import derive_aemk, derive_rpik, encrypt_aem, rpi
+    from protocol.matching import match
+
+    tek = bytes(range(16))
+    interval = int(T0 // 600) + 6
+    value = rpi(derive_rpik(tek), interval)
+    real = encrypt_aem(derive_aemk(tek), value, DEFAULT_METADATA.to_bytes())
+    window = interval * 600 + 30
+    store.record_window(window, [Sighting(value, b"\xff\xff\xff\xff", -40, window)])  # the relay, first
+    store.record_window(window, [Sighting(value, real, -62, window, count=3)])
+    assert len(store.sightings()) == 2
+    found = match([DiagnosisKey(tek, int(T0 // 600))], store.sightings())
+    assert len(found) == 1 and found[0].metadata == DEFAULT_METADATA
+    assert [s.rssi for s in found[0].sightings] == [-62]
+
+
+def test_a_store_written_by_the_previous_schema_upgrades_with_nothing_lost(tmp_path: Path) -> None:
+    """tests/beacon/data/store-v1 was written by the code before the several-AEMs change."""
+    import shutil
+    import sqlite3
+
+    from beacon.store import SCHEMA_VERSION
+
+    state = tmp_path / "state"
+    shutil.copytree(Path(__file__).parent / "data" / "store-v1", state)
+    for f in state.iterdir():
+        f.chmod(0o600)
+    before = sqlite3.connect(state / "beacon.db")
+    assert before.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone() is None  # schema 1
+    before.close()
+    upgraded = BeaconStore(state)
+    try:
+        assert upgraded.counts()["sightings"] == 2 and upgraded.counts()["teks"] == 1
+        assert upgraded.counts()["warnings"] == 1
+        first = sorted(upgraded.sightings(), key=lambda s: s.timestamp)[0]
+        assert (first.rpi, first.aem, first.rssi, first.count, first.strongest_rssi) == (
+            b"\x02" * 16, b"aem1", -60, 3, -55,
+        )  # fmt: skip
+        assert upgraded.teks()[0].tek == b"\x01" * 16  # still opens with its key file
+        version = upgraded.db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
+        assert version == (str(SCHEMA_VERSION),)
+    finally:
+        upgraded.close()
+    assert BeaconStore(state).counts()["sightings"] == 2  # opening again migrates nothing twice
+
+
+def test_a_store_from_a_newer_beacon_is_refused_with_the_reason(tmp_path: Path) -> None:
+    store = BeaconStore(tmp_path / "state")
+    store.db.execute("UPDATE meta SET v = '99' WHERE k = 'schema_version'")
+    store.close()
+    with pytest.raises(StoreError, match="newer beacon"):
+        BeaconStore(tmp_path / "state")
