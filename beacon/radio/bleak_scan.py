@@ -6,8 +6,12 @@ advertisement with its RSSI instead of once per device; passive scanning (an
 AdvertisementMonitor with an or-pattern on the 0xFD6F service data, which needs bluetoothd
 ``--experimental``) as an option, falling back to active when it cannot start or falls silent.
 
-A watchdog rebuilds the scanner when reports stop (adapter reset, bluetoothd restart) with
-exponential backoff: the recovery ladder of §4. bleak's exceptions are translated at this
+A watchdog rebuilds the scanner on evidence only, with exponential backoff (the recovery
+ladder of §4): silence alone is an empty room, not a dead adapter. When reports stop it asks
+BlueZ for the adapter's ``Powered`` and ``Discovering`` state and rebuilds only when the adapter
+is off, no longer discovering (active scanning), or bluetoothd does not answer; where no such
+probe exists (other OSes, test backends) silence is the only evidence left. A rebuild tries
+passive scanning again when it was asked for. bleak's exceptions are translated at this
 boundary into :class:`beacon.radio.RadioUnavailable` with what to do.
 
 ``backend=`` is bleak's own hook: tests hand a scanner class driving bumble's virtual
@@ -19,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,14 +33,45 @@ from beacon.radio import RadioError, RadioUnavailable, UnavailableReason
 from beacon.radio.base import RawAdvert, ScannerBackend
 from protocol.advert import SERVICE_UUID, SERVICE_UUID16
 
-__all__ = ["BleakOptions", "BleakScanBackend", "translate_bleak_error"]
+__all__ = ["AdapterState", "BleakOptions", "BleakScanBackend", "bluez_adapter_state", "translate_bleak_error"]
 
 log = logging.getLogger("beacon.radio.bleak")
 
 
+@dataclass(frozen=True, slots=True)
+class AdapterState:
+    powered: bool
+    discovering: bool
+
+
+Probe = Callable[[], Awaitable["AdapterState | None"]]
+
+
+async def bluez_adapter_state(adapter: str | None = None) -> AdapterState:
+    """The adapter's ``Powered`` and ``Discovering`` from bluetoothd (raises when it is gone)."""
+    from dbus_fast import BusType
+    from dbus_fast.aio import MessageBus
+
+    bus = await asyncio.wait_for(MessageBus(bus_type=BusType.SYSTEM).connect(), 5)
+    try:
+        path = f"/org/bluez/{adapter or 'hci0'}"
+        introspection = await asyncio.wait_for(bus.introspect("org.bluez", path), 5)
+        properties = bus.get_proxy_object("org.bluez", path, introspection).get_interface(
+            "org.freedesktop.DBus.Properties"
+        )
+        powered = (await properties.call_get("org.bluez.Adapter1", "Powered")).value
+        discovering = (await properties.call_get("org.bluez.Adapter1", "Discovering")).value
+        return AdapterState(bool(powered), bool(discovering))
+    finally:
+        bus.disconnect()
+
+
 @dataclass(frozen=True)
 class BleakOptions:
-    """How to scan. ``backend`` and ``backend_kwargs`` go to bleak's ``backend=`` hook."""
+    """How to scan. ``backend`` and ``backend_kwargs`` go to bleak's ``backend=`` hook.
+
+    ``probe`` tells the watchdog the adapter's state; by default BlueZ's over D-Bus on Linux
+    with bleak's own backend, and none with a test backend (then silence is the evidence)."""
 
     adapter: str | None = None
     passive: bool = False
@@ -43,6 +79,7 @@ class BleakOptions:
     max_backoff_s: float = 300.0
     backend: Any = None
     backend_kwargs: dict[str, Any] = field(default_factory=dict)
+    probe: Probe | None = None
 
 
 def translate_bleak_error(exc: BaseException) -> RadioError:
@@ -89,6 +126,7 @@ class BleakScanBackend(ScannerBackend):
         self.last_report = 0.0
         self.passive_active = False
         self.restarts = 0
+        self.quiet_checks = 0  # silent spells the adapter's state showed to be an empty room
 
     def _make_scanner(self, passive: bool) -> Any:
         from bleak import BleakScanner
@@ -158,22 +196,50 @@ class BleakScanBackend(ScannerBackend):
             self._scanner = None
         self._callback = None
 
+    def _probe(self) -> Probe | None:
+        if self.options.probe is not None:
+            return self.options.probe
+        if self.options.backend is None and sys.platform.startswith("linux"):
+            return lambda: bluez_adapter_state(self.options.adapter)
+        return None
+
+    async def _evidence(self) -> str | None:
+        """Why the silent scanner must be rebuilt, or None: an empty room."""
+        probe = self._probe()
+        if probe is None:
+            return "no advertisement and no way to ask the adapter"
+        try:
+            state = await probe()
+        except Exception as exc:  # bluetoothd gone, D-Bus down: evidence
+            return f"the adapter does not answer ({type(exc).__name__}: {exc})"
+        if state is None:
+            return "no advertisement and no way to ask the adapter"
+        if not state.powered:
+            return "the adapter is powered off"
+        if not state.discovering and not self.passive_active:
+            return "the adapter stopped discovering"
+        return None
+
     async def _watch(self) -> None:
-        """Rebuild the scanner when reports stop: stop, back off, start again (active if passive
-        went silent)."""
+        """Rebuild the scanner when the evidence says it is dead: stop, back off, start again
+        (passive again if it was asked for; _start_scanner falls back to active)."""
         backoff = 5.0
         while True:
             await asyncio.sleep(min(self.options.watchdog_s / 4, 30.0))
             if self.clock() - self.last_report < self.options.watchdog_s:
                 backoff = 5.0
                 continue
-            log.warning(
-                "no advertisement for %.0f s: rebuilding the scanner", self.clock() - self.last_report
-            )
+            reason = await self._evidence()
+            if reason is None:
+                self.quiet_checks += 1
+                log.debug(
+                    "no advertisement for %.0f s; the adapter scans: an empty room",
+                    self.clock() - self.last_report,
+                )
+                continue
+            log.warning("rebuilding the scanner: %s", reason)
             with contextlib.suppress(Exception):
                 await self._scanner.stop()
-            if self.passive_active:
-                self.options = BleakOptions(**{**self.options.__dict__, "passive": False})
             try:
                 await self._start_scanner()
                 self.restarts += 1

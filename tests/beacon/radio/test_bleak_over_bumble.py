@@ -143,7 +143,7 @@ def test_bluez_options_reach_the_backend(passive: bool) -> None:
         assert bluez["filters"] == {"RSSI": -127, "DuplicateData": True}
 
 
-def test_watchdog_rebuilds_a_silent_scanner_and_leaves_passive_for_active() -> None:
+def test_watchdog_without_a_probe_rebuilds_a_silent_scanner_and_returns_to_passive() -> None:
     async def scenario() -> tuple[int, bool, list[AdvertReport]]:
         _, (sender, receiver) = make_devices(2, rssi=lambda address: -60)
         for device in (sender, receiver):
@@ -170,5 +170,36 @@ def test_watchdog_rebuilds_a_silent_scanner_and_leaves_passive_for_active() -> N
         return backend.restarts, backend.passive_active, got
 
     restarts, passive, got = asyncio.run(asyncio.wait_for(scenario(), 30))
-    assert restarts >= 1 and passive is False  # rebuilt, and in active mode
+    assert restarts >= 1 and passive is True  # rebuilt, passive again (before: active for good)
     assert got[-1].rpi == RPI_2  # the rebuilt scanner hears again
+
+
+def test_watchdog_leaves_an_empty_room_alone_and_rebuilds_on_evidence() -> None:
+    """Before, silence alone rebuilt the scanner every ~2 minutes with nobody near."""
+    from beacon.radio.bleak_scan import AdapterState
+
+    state = AdapterState(powered=True, discovering=True)
+
+    async def probe() -> AdapterState:
+        return state
+
+    async def scenario() -> tuple[int, int, int]:
+        nonlocal state
+        _, (receiver,) = make_devices(1, rssi=lambda address: -60)
+        await receiver.power_on()
+        options = BleakOptions(
+            watchdog_s=0.4, backend=BumbleScanner, backend_kwargs={"bumble_device": receiver}, probe=probe
+        )
+        backend = BleakScanBackend(options)
+        async with Scanner(backend):
+            while backend.quiet_checks < 3:  # three silent spells: an empty room
+                await asyncio.sleep(0.05)
+            quiet_restarts = backend.restarts
+            state = AdapterState(powered=True, discovering=False)  # the adapter stopped scanning
+            while backend.restarts == quiet_restarts:
+                await asyncio.sleep(0.05)
+            return quiet_restarts, backend.restarts, backend.quiet_checks
+
+    quiet_restarts, restarts, quiet = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert quiet_restarts == 0 and quiet >= 3
+    assert restarts == 1

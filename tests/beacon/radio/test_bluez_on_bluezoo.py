@@ -86,3 +86,27 @@ def test_passive_scanning_falls_back_to_active_when_bluez_refuses_it(bluezoo: st
             _release_bleak()
 
     assert asyncio.run(asyncio.wait_for(scenario(), 30)) is False
+
+
+def test_the_watchdog_reads_powered_and_discovering_from_bluez_and_waits_in_an_empty_room(
+    bluezoo: str,
+) -> None:
+    from beacon.radio.bleak_scan import AdapterState, bluez_adapter_state
+
+    async def scenario() -> tuple[AdapterState, AdapterState, int, int]:
+        idle = await bluez_adapter_state("hci1")
+        backend = BleakScanBackend(BleakOptions(adapter="hci1", watchdog_s=0.4))
+        await backend.start(lambda advert: None)
+        try:
+            scanning = await bluez_adapter_state("hci1")
+            while backend.quiet_checks < 2:  # nobody advertises: silence, and the adapter scans
+                await asyncio.sleep(0.05)
+            return idle, scanning, backend.restarts, backend.quiet_checks
+        finally:
+            await backend.stop()
+            _release_bleak()
+
+    idle, scanning, restarts, quiet = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert idle.powered and not idle.discovering
+    assert scanning == AdapterState(powered=True, discovering=True)
+    assert restarts == 0 and quiet >= 2
