@@ -17,12 +17,12 @@ from typing import Any
 
 from beacon.activity import ActivitySignal
 from beacon.clock import SystemClock
-from beacon.radio import RadioError
+from beacon.errors import BeaconError
 from beacon.report import Reporter, ReportError
 from beacon.schedule import KeySchedule
 from beacon.settings import BeaconSettings, SettingsError
-from beacon.store import BeaconStore, StoreError
-from beacon.sync import Syncer, SyncError
+from beacon.store import BeaconStore
+from beacon.sync import Syncer
 from beacon.warn import Notifier
 from protocol import keyfile
 from protocol.errors import ProtocolError
@@ -30,7 +30,7 @@ from protocol.publish import UploadKey
 
 __all__ = ["main"]
 
-_ERRORS = (SettingsError, SyncError, ReportError, StoreError, ProtocolError, RadioError, OSError)
+_ERRORS = (BeaconError, ProtocolError, OSError)
 
 
 def _parser() -> argparse.ArgumentParser:

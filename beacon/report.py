@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
+from beacon.errors import BeaconError
 from beacon.schedule import KeySchedule
 from beacon.store import BeaconStore
 from beacon.sync import check_server_url
@@ -47,7 +48,7 @@ PostJson = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 Consent = Callable[[list[UploadKey], dict[str, Any]], bool]
 
 
-class ReportError(RuntimeError):
+class ReportError(BeaconError):
     """The report could not go through; the message says why. Nothing is lost: retry later."""
 
 

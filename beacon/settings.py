@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from beacon.errors import BeaconError
 from protocol.errors import ProtocolError
 from protocol.export import VerificationKey
 
@@ -29,7 +30,7 @@ __all__ = ["BeaconSettings", "SettingsError"]
 ENV_PREFIX = "BLUEZONE_BEACON_"
 
 
-class SettingsError(ValueError):
+class SettingsError(BeaconError, ValueError):
     """A setting is missing or wrong; the message names it."""
 
 
@@ -104,6 +105,8 @@ class BeaconSettings:
             settings = replace(settings, state_dir=_default_state_dir())
         if settings.radio not in ("virtual", "bleak", "bluez"):
             raise SettingsError("radio must be virtual, bleak or bluez")
+        if len(settings.district) > 64:
+            raise SettingsError("district must be a district code (64 characters at most)")
         if settings.report_activity and not settings.district.strip():
             raise SettingsError("report_activity needs district (the district code to count you in)")
         if settings.sync_interval_minutes < 1:

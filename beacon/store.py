@@ -24,6 +24,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from beacon.errors import BeaconError
 from protocol.advert import Metadata
 from protocol.export import DiagnosisKey, ReportType
 from protocol.keys import TEK_ROLLING_PERIOD, en_interval_number
@@ -80,7 +81,7 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
 MIGRATIONS = {1: _migrate_1_to_2}
 
 
-class StoreError(RuntimeError):
+class StoreError(BeaconError):
     """The state directory or its key cannot be used; the message says what to fix."""
 
 

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
+from beacon.errors import BeaconError
 from beacon.store import BeaconStore
 from beacon.warn import Notice, Notifier
 from protocol.errors import ExportError
@@ -43,7 +44,7 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 MAX_FILE_BYTES = 64 << 20
 
 
-class SyncError(RuntimeError):
+class SyncError(BeaconError):
     """The server could not be reached or answered something unusable; nothing was changed."""
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from beacon.errors import BeaconError
 from beacon.radio.base import AdvertiserBackend, RadioBackendId, RawAdvert, ScannerBackend
 from protocol.advert import SERVICE_UUID, SERVICE_UUID16, PayloadError, parse_service_data
 
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 
-class RadioError(RuntimeError):
+class RadioError(BeaconError):
     """The radio cannot do what was asked; the message says what to do."""
 
 

@@ -270,3 +270,34 @@ def test_a_pinned_key_without_a_pem_is_an_error(tmp_path: Path) -> None:
 def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="does not exist"):
         BeaconSettings.load(tmp_path / "nope.toml", env={})
+
+
+def test_run_with_report_activity_and_no_district_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """Before, `beacon run` ended in a ValueError traceback while `selftest` said ok."""
+    env = {"BLUEZONE_BEACON_REPORT_ACTIVITY": "true", "BLUEZONE_BEACON_SERVER_URL": "http://127.0.0.1:9/"}
+    for command in ("run", "selftest"):
+        line = one_line_error(beacon("--state-dir", str(tmp_path / "state"), command, env=env))
+        assert (
+            line
+            == f"bluezone beacon {command}: report_activity needs district (the district code to count you in)"
+        )
+
+
+def test_every_beacon_error_is_a_beacon_error() -> None:
+    from beacon.errors import BeaconError
+    from beacon.radio import AdvertisingRejected, RadioError, RadioUnavailable
+    from beacon.report import ReportError
+    from beacon.settings import SettingsError
+    from beacon.store import StoreError
+    from beacon.sync import SyncError
+
+    for error in (
+        SettingsError,
+        StoreError,
+        SyncError,
+        ReportError,
+        RadioError,
+        RadioUnavailable,
+        AdvertisingRejected,
+    ):
+        assert issubclass(error, BeaconError), error
