@@ -44,37 +44,36 @@ def _two_levels(threshold: float) -> tuple[LevelRange, ...]:
     )
 
 
-CORONA_WARN_APP_2021 = RiskConfig(
-    attenuation_bucket_thresholds_db=(62, 72, 78),  # [0, 63) 0.8, [63, 73) 1.0, [73, 79) 0.1, else 0
-    attenuation_bucket_weights=(0.8, 1.0, 0.1, 0.0),
-    bucket_attenuation="min",
-    trl_encoding=CWA_TRL_ENCODING,
-    transmission_risk_values=_TRL_VALUES,
-    minutes_at_attenuation_filters=(
-        MinutesAtAttenuationFilter(Range(0, 79, max_exclusive=True), Range(0, 5, max_exclusive=True)),
-    ),
-    trl_filters=(Range(1, 2),),
-    window_levels=_two_levels(13),
-    day_levels=_two_levels(13),
-    day_minutes_decimals=2,
-)
+def _corona_warn_app(
+    thresholds: tuple[int, ...], weights: tuple[float, ...], *, below_db: int, minutes: int, high: float
+) -> RiskConfig:
+    """CWA's steps with its TRL encoding and values, dropping windows with under ``minutes``
+    minutes below ``below_db`` and TRL 1–2, HIGH per window and per day from ``high``."""
+    return RiskConfig(
+        attenuation_bucket_thresholds_db=thresholds,
+        attenuation_bucket_weights=weights,
+        bucket_attenuation="min",
+        trl_encoding=CWA_TRL_ENCODING,
+        transmission_risk_values=_TRL_VALUES,
+        minutes_at_attenuation_filters=(
+            MinutesAtAttenuationFilter(
+                Range(0, below_db, max_exclusive=True), Range(0, minutes, max_exclusive=True)
+            ),
+        ),
+        trl_filters=(Range(1, 2),),
+        window_levels=_two_levels(high),
+        day_levels=_two_levels(high),
+        day_minutes_decimals=2,
+    )
+
+
+# [0, 63) 0.8, [63, 73) 1.0, [73, 79) 0.1, else 0
+CORONA_WARN_APP_2021 = _corona_warn_app((62, 72, 78), (0.8, 1.0, 0.1, 0.0), below_db=79, minutes=5, high=13)
 """Corona-Warn-App from 18 March 2021 (``cwa-server`` ``main-config/v2/risk-calculation-parameters.yaml``
 at e88332397; ``shared/spec/gaen.md`` §6.3a): HIGH at 13 normalized minutes a day."""
 
-CORONA_WARN_APP_2020 = RiskConfig(
-    attenuation_bucket_thresholds_db=(54, 62),  # [0, 55) 1.0, [55, 63) 0.5, else 0
-    attenuation_bucket_weights=(1.0, 0.5, 0.0),
-    bucket_attenuation="min",
-    trl_encoding=CWA_TRL_ENCODING,
-    transmission_risk_values=_TRL_VALUES,
-    minutes_at_attenuation_filters=(
-        MinutesAtAttenuationFilter(Range(0, 73, max_exclusive=True), Range(0, 10, max_exclusive=True)),
-    ),
-    trl_filters=(Range(1, 2),),
-    window_levels=_two_levels(15),
-    day_levels=_two_levels(15),
-    day_minutes_decimals=2,
-)
+# [0, 55) 1.0, [55, 63) 0.5, else 0
+CORONA_WARN_APP_2020 = _corona_warn_app((54, 62), (1.0, 0.5, 0.0), below_db=73, minutes=10, high=15)
 """Corona-Warn-App from 3 December 2020 to 18 March 2021 (``cwa-server`` at 752f6d7c3): the
 "15 minutes of close contact" rule, windows with under 10 minutes below 73 dB dropped."""
 
