@@ -156,13 +156,15 @@ def run(
     rng: np.random.Generator,
     progress: Callable[[str, int, int], None] = lambda *_: None,
     real_path: bool = True,
+    risk: RiskConfig | None = None,
 ) -> RunResult:
+    """``risk`` replaces the configuration the scenario's settings describe (a preset, say)."""
     watch, spent = _stopwatch()
     rngs = rng.spawn(7)
     pop_rng, case_rng, mob_rng, radio_rng, curve_rng, sched_rng, export_rng = rngs
     key = run_key(config.seed)
     channel = Channel()
-    risk = risk_config(config)
+    risk = risk or risk_config(config)
     start, end = run_window(config)
     first_day = int(start // DAY_S)
 

@@ -14,7 +14,7 @@ the real path (:mod:`sim.protocol_path`), in arrays.
   window the minutes-at-attenuation and TRL filters and the multiplier (the TRL's value, or
   report-type × infectiousness weights), summed per device per UTC day as the key batches
   arrive; a device warns at its first sync after the batch that takes a day to HIGH.
-  Per-window levels with gaps and COCOA's day conditions are refused (:func:`check_risk`).
+  Per-window levels with gaps and day conditions that are not growing sums are refused (:func:`check_risk`).
 
 A test runs this and the real path on the same observations and requires the same warnings at
 the same times.
@@ -171,12 +171,20 @@ class Contributions:
     day: np.ndarray
     published: np.ndarray
     seconds: np.ndarray  # float64, already multiplied by all weights
+    scan_seconds: np.ndarray  # float64, the window's seconds of scans (COCOA's floor)
+
+
+_DAY_QUANTITIES = ("score_sum", "scan_seconds")  # sums that only grow as batches arrive
 
 
 def check_risk(risk: RiskConfig) -> None:
     """Refuse, with the reason, a configuration the arrays do not model the way ``assess`` does."""
-    if risk.day_conditions:
-        raise RiskConfigError("the vectorized path does not model day_conditions (COCOA)")
+    for condition in risk.day_conditions:
+        if condition.quantity not in _DAY_QUANTITIES or condition.op not in (">=", ">"):
+            raise RiskConfigError(
+                f"the vectorized path models day conditions on score_sum and scan_seconds with >= or >,"
+                f" not {condition.quantity} {condition.op}"
+            )
     spans = sorted((lr.range for lr in risk.window_levels), key=lambda r: r.min)
     if spans and (
         spans[0].min > 0
@@ -195,7 +203,7 @@ def score(
     check_risk(risk)
     if not len(matched):
         empty = np.empty(0)
-        return Contributions(empty.astype(np.int64), empty.astype(np.int64), empty, empty)
+        return Contributions(empty.astype(np.int64), empty.astype(np.int64), empty, empty, empty)
     # One scan instance per (device, key, scan time): several observations of one key in one scan
     # (two overlapping episodes of the same pair) merge, as exposure_windows groups by timestamp.
     order = np.lexsort((matched.time, key, matched.receiver))
@@ -219,16 +227,15 @@ def score(
     report = risk.mapping.report_type(ReportType.CONFIRMED_TEST)
     per_key = [risk.mapping.infectiousness(int(d)) for d in release.days_since_onset]
     trl = [risk.trl_encoding.level(report, i) if risk.trl_encoding else 0 for i in per_key]
-    multiplier = np.array(
+    dropped = np.array(  # what assess drops whatever the score: NONE, or a filtered TRL
         [
-            0.0
-            if i == Infectiousness.NONE or any(level in dropped for dropped in risk.trl_filters)
-            else risk.multiplier(report, i)
+            i == Infectiousness.NONE or any(level in f for f in risk.trl_filters)
             for i, level in zip(per_key, trl, strict=True)
         ]
     )
+    multiplier = np.array([risk.multiplier(report, i) for i in per_key])
     window_score = np.add.reduceat(weighted, starts) * multiplier[key_rows]
-    keep = (window_score >= risk.minimum_window_score) & (multiplier[key_rows] > 0)
+    keep = (window_score >= risk.minimum_window_score) & ~dropped[key_rows]
     for drop in risk.minutes_at_attenuation_filters:
         inside = np.array([a in drop.attenuation for a in instance_min.tolist()], dtype=bool)
         minutes = np.add.reduceat(np.where(inside, secs[first], 0.0), starts) / 60
@@ -238,6 +245,7 @@ def score(
         day_of(t[starts])[keep],
         release.published[key_rows][keep],
         window_score[keep],
+        np.add.reduceat(secs[first], starts)[keep],
     )
 
 
@@ -292,15 +300,33 @@ def warn(
         return Warnings(empty.astype(np.int64), empty, empty)
     # Sum per (device, day, batch), then accumulate over batches in publication order.
     order = np.lexsort((c.published, c.day, c.device))
-    device, day, published, seconds = c.device[order], c.day[order], c.published[order], c.seconds[order]
+    device, day, published = c.device[order], c.day[order], c.published[order]
     new = np.r_[True, (device[1:] != device[:-1]) | (day[1:] != day[:-1]) | (published[1:] != published[:-1])]
     first = np.flatnonzero(new)
-    per_batch = np.add.reduceat(seconds, first)
     device, day, published = device[first], day[first], published[first]
     day_start = np.r_[True, (device[1:] != device[:-1]) | (day[1:] != day[:-1])]
-    cumulative = np.cumsum(per_batch)
-    base = np.maximum.accumulate(np.where(day_start, cumulative - per_batch, 0.0))
-    over = (cumulative - base) >= risk.high_day_minutes() * 60
+
+    def day_totals(values: np.ndarray) -> np.ndarray:
+        """The day's running sum after each batch (sums only grow as batches arrive)."""
+        per_batch = np.add.reduceat(values[order], first)
+        cumulative = np.cumsum(per_batch)
+        base = np.maximum.accumulate(np.where(day_start, cumulative - per_batch, 0.0))
+        out: np.ndarray = cumulative - base
+        return out
+
+    score = day_totals(c.seconds)
+    if risk.day_conditions:
+        measured = {"score_sum": score, "scan_seconds": day_totals(c.scan_seconds)}
+        over = np.ones(len(score), dtype=bool)
+        for condition in risk.day_conditions:
+            value = measured[condition.quantity]
+            over &= value >= condition.value if condition.op == ">=" else value > condition.value
+    else:
+        if risk.day_minutes_decimals is None:
+            over = score >= risk.high_day_minutes() * 60
+        else:  # the day's minutes rounded half up, as assess does (CWA)
+            scale = 10**risk.day_minutes_decimals
+            over = np.floor(score / 60 * scale + 0.5) / scale >= risk.high_day_minutes()
     if not over.any():
         empty = np.empty(0)
         return Warnings(empty.astype(np.int64), empty, empty)

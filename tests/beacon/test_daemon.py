@@ -210,3 +210,19 @@ def test_run_stops_cleanly_when_stop_is_set_and_flushes_the_open_window(world: W
             store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_window_keeps_every_aem_heard_for_an_rpi_not_the_first() -> None:
+    """Before, the scan window kept the first AEM per RPI, so a relay's garbage AEM hid the real one."""
+    from types import SimpleNamespace
+
+    from beacon.daemon import _Window
+    from beacon.radio import AdvertReport
+
+    daemon = SimpleNamespace(window=_Window(1000.0))
+    rpi = bytes(16)
+    for aem, rssi in ((b"junk", -40), (b"real", -60), (b"real", -62)):
+        Daemon._heard(daemon, AdvertReport(rpi, aem, rssi, 1001.0, "11:22:33:44:55:66"))  # type: ignore[arg-type]
+    by_aem = {s.aem: s for s in daemon.window.sightings()}
+    assert set(by_aem) == {b"junk", b"real"}
+    assert by_aem[b"real"].count == 2 and by_aem[b"real"].rssi == -61

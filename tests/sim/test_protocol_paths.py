@@ -342,7 +342,7 @@ def test_a_later_batch_can_take_a_day_over_the_threshold() -> None:
     total = early.seconds[early.day == DAY].sum()
     # Split DAY's contributions over two publications: the day crosses only with the second one.
     published = np.where(np.arange(len(early.device)) % 2 == 0, (DAY + 3) * DAY_S, (DAY + 5) * DAY_S)
-    split = type(early)(early.device, early.day, published.astype(float), early.seconds)
+    split = type(early)(early.device, early.day, published.astype(float), early.seconds, early.scan_seconds)
     threshold = total / 60 - 0.01
     high = risk_config(ScenarioConfig(threshold_weighted_minutes=threshold))
     got = warn(split, high, np.zeros(3), config)
@@ -473,3 +473,13 @@ def test_real_and_vectorized_paths_agree_at_every_threshold_when_an_interval_has
         if fast.as_dict() != real.as_dict():
             disagree.append(float(minutes))
     assert disagree == []
+
+
+@pytest.mark.parametrize("preset", ["Corona-Warn-App 2021", "COCOA"])
+def test_the_paths_agree_on_presets_with_trl_values_filters_rounding_and_day_conditions(preset: str) -> None:
+    """protocol.risk.assess on the real path, its array form on the vectorized one: CWA's TRL
+    value, filters and two-decimal day sums, COCOA's score-and-scan-seconds conditions."""
+    from protocol.risk import PRESETS
+
+    result = run(ScenarioConfig(**BUSY), rng=np.random.default_rng(3), real_path=True, risk=PRESETS[preset])
+    _assert_same_warnings(result)
