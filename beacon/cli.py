@@ -11,6 +11,7 @@ import shutil
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,13 @@ from beacon.activity import ActivitySignal
 from beacon.clock import SystemClock
 from beacon.errors import BeaconError
 from beacon.report import Reporter, ReportError
-from beacon.schedule import KeySchedule
+from beacon.schedule import DEFAULT_METADATA, KeySchedule
 from beacon.settings import BeaconSettings, SettingsError
 from beacon.store import BeaconStore
 from beacon.sync import Syncer
 from beacon.warn import Notifier
 from protocol import keyfile
+from protocol.advert import Metadata
 from protocol.errors import ProtocolError
 from protocol.publish import UploadKey
 
@@ -87,6 +89,7 @@ def _syncer(settings: BeaconSettings, store: BeaconStore) -> Syncer:
         server_url=settings.server_url,
         pinned_keys=settings.verification_keys(),
         notifier=Notifier(desktop=settings.desktop_notifications, hook=settings.warning_hook or None),
+        rssi_correction_db=settings.rssi_correction_db,
     )
 
 
@@ -111,7 +114,7 @@ async def _run(args: argparse.Namespace, settings: BeaconSettings) -> int:
         if args.command == "run":
             return await _daemon(settings, store, args.radio or settings.radio)
         if args.command == "status":
-            return _status(store, args.json)
+            return _status(store, args.json, settings.rssi_correction_db)
         if args.command == "sync":
             report = await _syncer(settings, store).sync(SystemClock().now())
             print(f"{report.files} new files, {report.keys} keys, {report.matches} matches")
@@ -145,6 +148,11 @@ def _consent(yes: bool) -> Any:
     return ask
 
 
+def _metadata(settings: BeaconSettings) -> Metadata:
+    """What this beacon's AEM carries: its calibrated TX power (confidence LOWEST: not Google's table)."""
+    return replace(DEFAULT_METADATA, tx_power_dbm=settings.tx_power_dbm)
+
+
 async def _report(args: argparse.Namespace, settings: BeaconSettings, store: BeaconStore) -> int:
     schedule = KeySchedule(store, rng=random.Random())
     now = SystemClock().now()
@@ -172,14 +180,14 @@ async def _report(args: argparse.Namespace, settings: BeaconSettings, store: Bea
     return 0
 
 
-def _status(store: BeaconStore, as_json: bool) -> int:
+def _status(store: BeaconStore, as_json: bool, rssi_correction_db: float = 0.0) -> int:
     counts = store.counts()
     warnings = [w for w in store.warnings() if w["withdrawn"] is None]
     uploads = [{"id": i, "created": c, "state": s} for i, c, s, _ in store.uploads()]
     from beacon.sync import assess_store
     from protocol.risk import DEFAULT_RISK_CONFIG, RiskLevel
 
-    assessment = assess_store(store, DEFAULT_RISK_CONFIG, SystemClock().now())
+    assessment = assess_store(store, DEFAULT_RISK_CONFIG, SystemClock().now(), rssi_correction_db)
     low = [
         {"day": d.day, "normalized_minutes": round(d.normalized_minutes, 2)}
         for d in assessment.days
@@ -236,7 +244,7 @@ async def _daemon(settings: BeaconSettings, store: BeaconStore, radio: str) -> i
     syncer = _syncer(settings, store) if settings.server_url else None
     rng = random.Random()
     daemon = Daemon(
-        schedule=KeySchedule(store, rng=rng),
+        schedule=KeySchedule(store, rng=rng, metadata=_metadata(settings)),
         store=store,
         scanner=scanner,
         advertiser=advertiser,

@@ -7,6 +7,8 @@ Plain dataclass and ``tomllib``: the daemon stays light (no pydantic, no numpy) 
     server_url = "https://tracer.example.vn/"
     radio = "bluez"
     warning_hook = "/usr/local/bin/on-warning"
+    tx_power_dbm = -15         # what the AEM advertises: this beacon's calibrated TX power
+    rssi_correction_db = 0.0   # added to every RSSI it measures (GAEN's receiver correction)
     [[pinned_keys]]            # the export verification key, distributed out of band
     key_id = "452"
     key_version = "v1"
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from beacon.errors import BeaconError
+from beacon.schedule import DEFAULT_TX_POWER_DBM
 from protocol.errors import ProtocolError
 from protocol.export import VerificationKey
 
@@ -57,6 +60,10 @@ class BeaconSettings:
     desktop_notifications: bool = True
     warning_hook: str = ""
     pinned_keys: tuple[dict[str, str], ...] = ()
+    tx_power_dbm: int = DEFAULT_TX_POWER_DBM
+    """What the metadata advertises: this beacon's calibrated TX power (``beacon calibrate``)."""
+    rssi_correction_db: float = 0.0
+    """Added to every RSSI this beacon measures before attenuation (GAEN's receiver correction)."""
     report_activity: bool = False
     """Opt in to one anonymous "active today" signal a day for ``district`` (off by default)."""
     district: str = ""
@@ -88,8 +95,10 @@ class BeaconSettings:
             try:
                 if name in ("state_dir", "key_file"):
                     converted[name] = Path(value).expanduser() if value else None
-                elif name == "sync_interval_minutes":
+                elif name in ("sync_interval_minutes", "rssi_correction_db"):
                     converted[name] = float(value)
+                elif name == "tx_power_dbm":
+                    converted[name] = int(value)
                 elif name in ("desktop_notifications", "passive_scan", "report_activity"):
                     converted[name] = (
                         value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
@@ -109,6 +118,10 @@ class BeaconSettings:
             raise SettingsError("district must be a district code (64 characters at most)")
         if settings.report_activity and not settings.district.strip():
             raise SettingsError("report_activity needs district (the district code to count you in)")
+        if not -127 <= settings.tx_power_dbm <= 20:
+            raise SettingsError("tx_power_dbm must be a calibrated TX power within -127..20 dBm")
+        if not -50 <= settings.rssi_correction_db <= 50:
+            raise SettingsError("rssi_correction_db must be within -50..50 dB")
         if settings.sync_interval_minutes < 1:
             raise SettingsError("sync_interval_minutes must be at least 1")
         return settings

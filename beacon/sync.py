@@ -102,11 +102,13 @@ class Syncer:
         pinned_keys: Sequence[VerificationKey],
         notifier: Notifier,
         risk: RiskConfig = DEFAULT_RISK_CONFIG,
+        rssi_correction_db: float = 0.0,
         fetch: Fetch = http_get,
     ) -> None:
         if not pinned_keys:
             raise SyncError("no export verification key is pinned: add one to the beacon's settings")
         self.store, self.notifier, self.risk, self.fetch = store, notifier, risk, fetch
+        self.rssi_correction_db = rssi_correction_db
         self.exports_url = urljoin(check_server_url(server_url), "v1/exports/")
         self.pinned = list(pinned_keys)
 
@@ -148,7 +150,7 @@ class Syncer:
 
     async def reassess(self, now: float) -> list[Notice]:
         """Recompute the risk over every stored match; warn on new days, withdraw lost ones."""
-        assessment = assess_store(self.store, self.risk, now)
+        assessment = assess_store(self.store, self.risk, now, self.rssi_correction_db)
         close = {
             d.day: d for d in assessment.days if d.level == RiskLevel.HIGH
         }  # LOW days: shown, not warned
@@ -165,7 +167,12 @@ class Syncer:
         return notices
 
 
-def assess_store(store: BeaconStore, risk: RiskConfig, now: float) -> Assessment:
-    """The risk over every match the beacon holds (``protocol.risk.assess``)."""
-    windows = exposure_windows(store.matches(), risk.mapping, scan_times=store.scan_times())
+def assess_store(
+    store: BeaconStore, risk: RiskConfig, now: float, rssi_correction_db: float = 0.0
+) -> Assessment:
+    """The risk over every match the beacon holds (``protocol.risk.assess``), with this
+    receiver's RSSI correction (``protocol.calibration``)."""
+    windows = exposure_windows(
+        store.matches(), risk.mapping, scan_times=store.scan_times(), rssi_correction_db=rssi_correction_db
+    )
     return assess(windows, risk, today=int(now // 86_400))

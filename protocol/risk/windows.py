@@ -3,7 +3,8 @@
 The objects of Google's Exposure Notifications API v2 (``ExposureWindow``, ``ScanInstance``,
 ``DiagnosisKeysDataMapping``) and how the framework builds them (``shared/spec/gaen.md`` §2.5, §6.1):
 
-* attenuation = TX power from the decrypted metadata − (RSSI + correction), clamped at 0;
+* attenuation = TX power from the decrypted metadata − (RSSI + the receiver's correction),
+  clamped at 0 (``protocol.calibration``);
 * a scan instance is one logical scan that heard the key: min and typical (mean, dB domain)
   attenuation, weighted by the seconds since the device's previous scan (≤ 300 s, 120 s when
   unknown);
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from types import MappingProxyType
 
+from protocol.calibration import attenuation
 from protocol.export import ReportType
 from protocol.matching import Match
 
@@ -134,17 +136,12 @@ class DiagnosisKeysDataMapping:
 DEFAULT_MAPPING = DiagnosisKeysDataMapping({day: Infectiousness.STANDARD for day in range(-2, 12)})
 
 
-def attenuation(tx_power_dbm: int, rssi_dbm: int, rssi_correction_db: int = 0) -> int:
-    """max(TX power − (RSSI + correction), 0) dB (``SightingRecordWithMetadata.attenuationValue``)."""
-    return max(tx_power_dbm - (rssi_dbm + rssi_correction_db), 0)
-
-
 def exposure_windows(
     matches: Iterable[Match],
     mapping: DiagnosisKeysDataMapping | None = None,
     *,
     scan_times: Sequence[float] | None = None,
-    rssi_correction_db: int = 0,
+    rssi_correction_db: float = 0.0,
 ) -> list[ExposureWindow]:
     """Exposure windows from matches, per key and UTC day, each at most 30 minutes long.
 

@@ -301,3 +301,23 @@ def test_every_beacon_error_is_a_beacon_error() -> None:
         AdvertisingRejected,
     ):
         assert issubclass(error, BeaconError), error
+
+
+def test_calibration_settings_are_validated_in_one_line(tmp_path: Path) -> None:
+    from beacon.settings import BeaconSettings, SettingsError
+
+    settings = BeaconSettings.load(
+        env={"BLUEZONE_BEACON_TX_POWER_DBM": "-24", "BLUEZONE_BEACON_RSSI_CORRECTION_DB": "5"}
+    )
+    assert (settings.tx_power_dbm, settings.rssi_correction_db) == (-24, 5.0)
+    for name, value in (("TX_POWER_DBM", "40"), ("RSSI_CORRECTION_DB", "90"), ("TX_POWER_DBM", "loud")):
+        with pytest.raises(SettingsError):
+            BeaconSettings.load(env={f"BLUEZONE_BEACON_{name}": value})
+
+
+def test_the_daemons_metadata_advertises_the_configured_tx_power() -> None:
+    from beacon.cli import _metadata
+    from beacon.settings import BeaconSettings
+
+    metadata = _metadata(BeaconSettings.load(env={"BLUEZONE_BEACON_TX_POWER_DBM": "-24"}))
+    assert metadata.tx_power_dbm == -24 and metadata.calibration_confidence == 0

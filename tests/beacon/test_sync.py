@@ -367,3 +367,22 @@ def test_a_live_server_with_nothing_published_syncs_to_nothing(world: World, liv
         assert (report.files, report.keys, report.rejected) == (0, 0, [])
 
     asyncio.run(scenario())
+
+
+def test_the_receivers_rssi_correction_reaches_the_risk(
+    store: BeaconStore, signer: SigningKey, server: FakeServer
+) -> None:
+    """-15 dBm advertised, heard at -83 dBm: 68 dB, past the default's weighted range (≤ 66);
+    with this receiver's +5 dB correction, 63 dB, weighted 2.0: a warning."""
+    hear(store, CASE_TEK, CLOSE, -83)
+    server.publish("1.zip", export([DiagnosisKey(CASE_TEK, START, days_since_onset_of_symptoms=1)], signer))
+    plain = Syncer(
+        store, server_url=SERVER, pinned_keys=[signer.verification_key()],
+        notifier=Notifier(desktop=False), fetch=server.fetch,
+    )  # fmt: skip
+    assert asyncio.run(plain.sync(NOW)).warnings == []
+    corrected = Syncer(
+        store, server_url=SERVER, pinned_keys=[signer.verification_key()],
+        notifier=Notifier(desktop=False), fetch=server.fetch, rssi_correction_db=5.0,
+    )  # fmt: skip
+    assert [n.day for n in asyncio.run(corrected.reassess(NOW))] == [DAY]
