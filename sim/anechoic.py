@@ -1,0 +1,81 @@
+"""DP-3T's anechoic-chamber calibration experiments 25, 27, 28 and 29 (phones 1 m apart).
+
+Vendored unmodified in ``sim/data/dp3t-anechoic/`` (CC BY-ND 4.0, © EPFL and ETH Zurich; see its
+NOTICE.md, which lists each file's SHA-256): per scenario, one reference phone (iPhone 11 or
+Pixel 4) and one other model logging each other's advertisements at 1 m. This module reads them
+into one median RSSI per (receiver model, transmitter model) and direction, which is what a
+device calibration is made from, and puts them on the GAEN scale where both models' calibrations
+are known (``protocol.calibration``). Derived values are computed at run time, never written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from contextlib import closing
+from dataclasses import dataclass
+from importlib import resources
+
+from protocol.calibration import DeviceCalibration, attenuation, calibration_for
+
+__all__ = ["EXPERIMENTS", "AnechoicPair", "gaen_attenuation_at_1m", "load_anechoic"]
+
+EXPERIMENTS = (
+    "exp25-calibration-iphone-to-android-anechoic",
+    "exp27-calibration-iphone-to-iphone-anechoic",
+    "exp28-calibration-pixel4-to-android-anechoic",
+    "exp29-calibration-pixel4-anechoic",
+)
+_DATA = "data/dp3t-anechoic"
+
+
+@dataclass(frozen=True, slots=True)
+class AnechoicPair:
+    """What ``receiver_model`` heard of ``transmitter_model`` at 1 m in one scenario."""
+
+    experiment: str
+    scenario: str
+    receiver_model: str
+    transmitter_model: str
+    reports: int
+    median_rssi: float
+
+
+def load_anechoic() -> list[AnechoicPair]:
+    """Every (scenario, receiver, transmitter) of the four experiments, in file order."""
+    out = []
+    root = resources.files("sim") / _DATA
+    for experiment in EXPERIMENTS:
+        folder = root / experiment
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if not entry.name.endswith(".sqlite"):
+                continue
+            with (
+                resources.as_file(entry) as path,
+                closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db,
+            ):
+                rows = db.execute("SELECT receiver_model, transmitter_model, rssi FROM results").fetchall()
+            heard: dict[tuple[str, str], list[int]] = {}
+            for receiver, transmitter, rssi in rows:
+                heard.setdefault((receiver, transmitter), []).append(int(rssi))
+            scenario = entry.name.removesuffix(".sqlite")
+            for (receiver, transmitter), rssis in heard.items():
+                out.append(
+                    AnechoicPair(
+                        experiment, scenario, receiver, transmitter, len(rssis), statistics.median(rssis)
+                    )
+                )
+    return out
+
+
+def _calibration(model: str) -> DeviceCalibration | None:
+    return calibration_for(model.split("/")[0])  # "SM-G981B/DS" is the dual-SIM SM-G981B
+
+
+def gaen_attenuation_at_1m(pair: AnechoicPair) -> int | None:
+    """GAEN attenuation of the pair's median report: the transmitter's calibrated TX power minus
+    (RSSI + the receiver's correction); None unless both models are in the known table."""
+    receiver, transmitter = _calibration(pair.receiver_model), _calibration(pair.transmitter_model)
+    if receiver is None or transmitter is None:
+        return None
+    return attenuation(transmitter.tx_power_dbm, pair.median_rssi, receiver.rssi_correction_db)
