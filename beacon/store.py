@@ -228,7 +228,7 @@ class BeaconStore:
                         s.count,
                         s.rssi * s.count,
                         s.strongest_rssi,
-                        s.rssi if s.min_rssi is None else s.min_rssi,  # the weakest report
+                        s.weakest_rssi,
                     ),
                 )
 
@@ -385,7 +385,7 @@ def _per_window(sightings: Iterable[Sighting]) -> list[Sighting]:
             s.timestamp,
             max_rssi=max(seen.strongest_rssi, s.strongest_rssi),
             count=count,
-            min_rssi=min(x for x in (seen.min_rssi, s.min_rssi, seen.rssi, s.rssi) if x is not None),
+            min_rssi=min(seen.weakest_rssi, s.weakest_rssi),
         )
     return list(merged.values())
 

@@ -78,6 +78,10 @@ class Sighting:
     def strongest_rssi(self) -> int:
         return self.rssi if self.max_rssi is None else self.max_rssi
 
+    @property
+    def weakest_rssi(self) -> int:
+        return self.rssi if self.min_rssi is None else self.min_rssi
+
 
 @dataclass(frozen=True, slots=True)
 class Match:

@@ -219,8 +219,6 @@ def decision(config: RiskConfig) -> Decision:
     return decide
 
 
-gaen_decision = decision  # the tuner's name for it: a pure GAEN configuration is one case
-
 CONFIGS: dict[str, Decision] = {name: decision(config) for name, config in PRESETS.items()}
 
 
@@ -313,7 +311,7 @@ def tune(samples: Sequence[PairSample]) -> tuple[RiskConfig, Metrics]:
         threshold_weighted_minutes=minutes,
         bucket_attenuation=kind,  # type: ignore[arg-type]
     )
-    return chosen, evaluate(gaen_decision(chosen), samples)
+    return chosen, evaluate(decision(chosen), samples)
 
 
 def cross_validate(samples: Sequence[PairSample]) -> Metrics:
@@ -321,7 +319,7 @@ def cross_validate(samples: Sequence[PairSample]) -> Metrics:
     decisions = []
     for held_out in SCENARIOS:
         config, _ = tune([s for s in samples if s.scenario != held_out])
-        decide = gaen_decision(config)
+        decide = decision(config)
         decisions += [(decide(s.windows), s.close) for s in samples if s.scenario == held_out]
     return _metrics(decisions)
 

@@ -324,9 +324,8 @@ def warn(
     else:
         if risk.day_minutes_decimals is None:
             over = score >= risk.high_day_minutes() * 60
-        else:  # the day's minutes rounded half up, as assess does (CWA)
-            scale = 10**risk.day_minutes_decimals
-            over = np.floor(score / 60 * scale + 0.5) / scale >= risk.high_day_minutes()
+        else:  # the day's minutes rounded as assess rounds them (CWA)
+            over = risk.round_day_minutes(score / 60) >= risk.high_day_minutes()
     if not over.any():
         empty = np.empty(0)
         return Warnings(empty.astype(np.int64), empty, empty)

@@ -25,7 +25,6 @@ Only a HIGH day is a close-contact warning; LOW days are shown, not warned.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -112,6 +111,7 @@ class WindowRisk:
 
     window: ExposureWindow
     transmission_risk_level: int
+    weighted_seconds: float
     normalized_minutes: float
     level: RiskLevel | None
 
@@ -146,9 +146,6 @@ class Assessment:
     def close_contact(self) -> bool:
         return self.total_level == RiskLevel.HIGH
 
-    def high_days(self) -> list[int]:
-        return [d.day for d in self.days if d.level == RiskLevel.HIGH]
-
 
 def _minutes_at(window: ExposureWindow, attenuation: Range) -> float:
     seconds = sum(
@@ -173,9 +170,8 @@ def score_window(window: ExposureWindow, config: RiskConfig) -> WindowRisk | Non
     )
     if any(trl in dropped for dropped in config.trl_filters):
         return None
-    score = config.multiplier(window.report_type, window.infectiousness) * window_weighted_seconds(
-        window, config
-    )
+    weighted = window_weighted_seconds(window, config)
+    score = config.multiplier(window.report_type, window.infectiousness) * weighted
     if score < config.minimum_window_score:
         return None
     minutes = score / 60
@@ -184,14 +180,13 @@ def score_window(window: ExposureWindow, config: RiskConfig) -> WindowRisk | Non
         level = next((lr.level for lr in config.window_levels if minutes in lr.range), None)
         if level is None:
             return None
-    return WindowRisk(window, trl, minutes, level)
+    return WindowRisk(window, trl, weighted, minutes, level)
 
 
-def _conditions_hold(config: RiskConfig, scored: list[WindowRisk], minutes: float) -> bool:
+def _conditions_hold(config: RiskConfig, scored: list[WindowRisk], minutes: float, seconds: int) -> bool:
     """COCOA's AND of thresholds over the day (``ExposureRiskCalculationService.CalcRiskLevel``)."""
     scans = [scan for w in scored for scan in w.window.scan_instances]
-    seconds = sum(max(scan.seconds_since_last_scan, 0) for scan in scans)
-    weighted = sum(window_weighted_seconds(w.window, config) for w in scored)
+    weighted = sum(w.weighted_seconds for w in scored)
     measured = {
         "score_sum": minutes * 60,
         "weighted_duration_average": weighted / seconds if seconds > 0 else 0.0,
@@ -200,6 +195,18 @@ def _conditions_hold(config: RiskConfig, scored: list[WindowRisk], minutes: floa
         "typical_attenuation_min": float(min((s.typical_attenuation_db for s in scans), default=0)),
     }
     return all(condition.holds(measured[condition.quantity]) for condition in config.day_conditions)
+
+
+def _distinct(windows: list[WindowRisk], at: RiskLevel, day_level: RiskLevel) -> int:
+    """Distinct (TRL, calibration confidence) among a day's windows of level ``at``; without
+    per-window levels (Google's configurations) each window takes its day's."""
+    return len(
+        {
+            (w.transmission_risk_level, w.window.calibration_confidence)
+            for w in windows
+            if (w.level if w.level is not None else day_level) == at
+        }
+    )
 
 
 def assess(windows: Iterable[ExposureWindow], config: RiskConfig, *, today: int | None = None) -> Assessment:
@@ -218,30 +225,15 @@ def assess(windows: Iterable[ExposureWindow], config: RiskConfig, *, today: int 
             per_day.setdefault(window.day, []).append(scored)
     days = []
     for day, scored_windows in sorted(per_day.items()):
-        minutes = sum(w.normalized_minutes for w in scored_windows)
-        if config.day_minutes_decimals is not None:  # half up, as Kotlin's roundToLong
-            scale = 10**config.day_minutes_decimals
-            minutes = math.floor(minutes * scale + 0.5) / scale
+        minutes = config.round_day_minutes(sum(w.normalized_minutes for w in scored_windows))
         scan_seconds = sum(w.window.seconds for w in scored_windows)
         if config.day_conditions:
-            level = RiskLevel.HIGH if _conditions_hold(config, scored_windows, minutes) else None
+            holds = _conditions_hold(config, scored_windows, minutes, scan_seconds)
+            level = RiskLevel.HIGH if holds else None
         else:
             level = config.day_level(minutes)
         if level is None:
             continue
-
-        def distinct(
-            at: RiskLevel, of: list[WindowRisk] = scored_windows, day_level: RiskLevel = level
-        ) -> int:
-            # Without per-window levels (Google's configurations) each window takes its day's.
-            return len(
-                {
-                    (w.transmission_risk_level, w.window.calibration_confidence)
-                    for w in of
-                    if (w.level if w.level is not None else day_level) == at
-                }
-            )
-
         days.append(
             DayRisk(
                 day=day,
@@ -249,8 +241,8 @@ def assess(windows: Iterable[ExposureWindow], config: RiskConfig, *, today: int 
                 normalized_minutes=minutes,
                 scan_seconds=scan_seconds,
                 windows=len(scored_windows),
-                minimum_distinct_encounters_low=distinct(RiskLevel.LOW),
-                minimum_distinct_encounters_high=distinct(RiskLevel.HIGH),
+                minimum_distinct_encounters_low=_distinct(scored_windows, RiskLevel.LOW, level),
+                minimum_distinct_encounters_high=_distinct(scored_windows, RiskLevel.HIGH, level),
             )
         )
     low = [d.day for d in days if d.level == RiskLevel.LOW]

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from protocol.export import ReportType
 from protocol.risk.windows import DEFAULT_MAPPING, DiagnosisKeysDataMapping, Infectiousness
@@ -280,6 +280,14 @@ class RiskConfig:
         if len(high) != 1 or high[0].max < self.max_day_minutes() or high[0].min_exclusive:
             raise RiskConfigError("day_levels: HIGH is not one range from a threshold to infinity")
         return high[0].min
+
+    def round_day_minutes(self, minutes: Any) -> Any:
+        """A day's normalized minutes (a float or an array of them) rounded half up to
+        ``day_minutes_decimals``, as Kotlin's ``roundToLong``; unchanged without decimals."""
+        if self.day_minutes_decimals is None:
+            return minutes
+        scale = 10**self.day_minutes_decimals
+        return (minutes * scale + 0.5) // 1 / scale
 
     def day_level(self, normalized_minutes: float) -> RiskLevel | None:
         if not self.day_levels:
