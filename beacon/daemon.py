@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from beacon.activity import ActivitySignal
 from beacon.clock import Clock
 from beacon.radio import Advertiser, AdvertReport, RadioError, Scanner
-from beacon.scans import SCAN_INTERVAL_S, ScanSchedule
 from beacon.schedule import KeySchedule
 from beacon.store import BeaconStore
 from beacon.sync import Syncer, SyncError, SyncReport
 from protocol.matching import Sighting
+from protocol.scans import SCAN_DURATION_S, ScanSchedule, in_window
 
 __all__ = ["Daemon"]
 
@@ -76,8 +76,8 @@ class Daemon:
 
     def _heard(self, report: AdvertReport) -> None:
         window = self.window
-        if window is None or report.timestamp < window.start:
-            return  # before the first window: not part of any scan
+        if window is None or not in_window(window.start, report.timestamp):
+            return  # outside the scan window (a continuous scanner hears all the time)
         window.heard.setdefault((report.rpi, report.aem), []).append(report.rssi)
 
     def flush(self) -> None:
@@ -111,8 +111,8 @@ class Daemon:
                 await self.advertiser.advertise(advert.service_data)
             except RadioError as exc:  # keep scanning: retried at the next rotation
                 log.error("advertising failed: %s", exc)
-        if self.window is not None and now >= self.window.start + SCAN_INTERVAL_S:
-            self.flush()  # a continuous scanner that fell silent
+        if self.window is not None and now >= self.window.start + SCAN_DURATION_S:
+            self.flush()  # the window closed: what the scanner hears from now on waits for the next
         while now >= self.next_scan:
             self.flush()
             self.window = _Window(self.next_scan)
@@ -145,6 +145,8 @@ class Daemon:
 
     def next_due(self) -> float:
         times = [t for t in (self.next_scan, self.next_purge, self.next_sync) if t is not None]
+        if self.window is not None:
+            times.append(self.window.start + SCAN_DURATION_S)
         if self.schedule.current is not None:
             times.append(self.schedule.current.until)
         if self.activity is not None and self.activity.next_at is not None:

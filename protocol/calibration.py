@@ -57,8 +57,9 @@ KNOWN_CALIBRATIONS: dict[str, DeviceCalibration] = {
 
 
 def calibration_for(model: str) -> DeviceCalibration | None:
-    """The known entry for a model name (case-insensitive), or None."""
-    return KNOWN_CALIBRATIONS.get(model.strip().upper())
+    """The known entry for a model code (case-insensitive; a variant suffix such as the dual-SIM
+    "/DS" of "SM-G981B/DS" names the same hardware), or None."""
+    return KNOWN_CALIBRATIONS.get(model.split("/")[0].strip().upper())
 
 
 def attenuation(tx_power_dbm: float, rssi_dbm: float, rssi_correction_db: float = 0.0) -> int:

@@ -16,9 +16,16 @@ from contextlib import closing
 from dataclasses import dataclass
 from importlib import resources
 
-from protocol.calibration import DeviceCalibration, attenuation, calibration_for
+from protocol.calibration import attenuation, calibration_for
 
-__all__ = ["EXPERIMENTS", "AnechoicPair", "gaen_attenuation_at_1m", "load_anechoic"]
+__all__ = [
+    "EXPERIMENTS",
+    "REFERENCES",
+    "AnechoicPair",
+    "gaen_attenuation_at_1m",
+    "load_anechoic",
+    "samsung_to_samsung_at_1m",
+]
 
 EXPERIMENTS = (
     "exp25-calibration-iphone-to-android-anechoic",
@@ -27,6 +34,7 @@ EXPERIMENTS = (
     "exp29-calibration-pixel4-anechoic",
 )
 _DATA = "data/dp3t-anechoic"
+REFERENCES = {"iPhone11": "iPhone 11", "GA01187-DE": "Pixel 4"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +76,30 @@ def load_anechoic() -> list[AnechoicPair]:
     return out
 
 
-def _calibration(model: str) -> DeviceCalibration | None:
-    return calibration_for(model.split("/")[0])  # "SM-G981B/DS" is the dual-SIM SM-G981B
-
-
 def gaen_attenuation_at_1m(pair: AnechoicPair) -> int | None:
     """GAEN attenuation of the pair's median report: the transmitter's calibrated TX power minus
     (RSSI + the receiver's correction); None unless both models are in the known table."""
-    receiver, transmitter = _calibration(pair.receiver_model), _calibration(pair.transmitter_model)
+    receiver, transmitter = calibration_for(pair.receiver_model), calibration_for(pair.transmitter_model)
     if receiver is None or transmitter is None:
         return None
     return attenuation(transmitter.tx_power_dbm, pair.median_rssi, receiver.rssi_correction_db)
+
+
+def samsung_to_samsung_at_1m(pairs: list[AnechoicPair], reference: str) -> float:
+    """The RSSI one EPFL Samsung would measure of another at 1 m in the chamber, through a
+    reference phone R measured both ways against each: in dB, path loss cancels, so
+    RSSI(A←B) ≈ RSSI(A←R) + RSSI(R←B) − RSSI(R←R). The median over every ordered pair of
+    distinct Samsungs; no calibration of R is needed."""
+    heard = {(p.receiver_model, p.transmitter_model): p.median_rssi for p in pairs}
+    samsungs = sorted(
+        {p.receiver_model for p in pairs if calibration_for(p.receiver_model) is not None}
+        & {p.transmitter_model for p in pairs if p.receiver_model == reference}
+    )
+    self_rssi = heard[(reference, reference)]
+    estimates = [
+        heard[(a, reference)] + heard[(reference, b)] - self_rssi
+        for a in samsungs
+        for b in samsungs
+        if a != b and (a, reference) in heard and (reference, b) in heard
+    ]
+    return statistics.median(estimates)

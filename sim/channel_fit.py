@@ -1,9 +1,11 @@
 """Fit the channel model (``beacon/radio/channel.py``) on the vendored DP-3T exp05 measurements.
 
-``att = L(1 m) + 10·n·log10(d) + X_pair + X_scan`` in GAEN units (attenuation = TX power −
-RSSI; the +6 dB from ULTRA_LOW to LOW applies to both and cancels). The fit, stated once:
+``att = L(1 m) + 10·n·log10(d) + X_pair + X_scan`` on the GAEN scale, as ``sim.calibration``
+maps the data onto it: attenuation = the transmitter's calibrated TX power − (RSSI + 6 dB from
+ULTRA_LOW to LOW + the receiver's RSSI correction). The fit, stated once:
 
-1. Scenarios 01–05 (06 has no distance); rows with a distance between 0.3 and 10 m.
+1. Scenarios 01–05 (06 has no distance); rows with a distance between 0.3 and 10 m. The
+   farthest attenuation any row of 01–05 logged is the limit of what a scan hears.
 2. Bursts: rows of one ordered pair within one 10-second bin (the phones logged in bursts
    about every 10 s) are averaged: mean attenuation, mean distance.
 3. Least squares of burst attenuation on ``10·log10(d)`` gives ``L(1 m)`` and ``n``.
@@ -24,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sim.calibration import SCENARIOS, _scenario_db
+from sim.calibration import SCENARIOS, ULTRA_LOW_TO_LOW_DB, _calibration, _scenario_db
 
 __all__ = ["ChannelFit", "fit_channel", "main"]
 
@@ -38,28 +40,42 @@ class ChannelFit:
     exponent: float
     sigma_pair_db: float
     sigma_scan_db: float
+    max_attenuation_db: float
     bursts: int
     pairs: int
     residuals: dict[str, tuple[float, float]]  # scenario → (mean, SD) of burst residuals
 
 
-def _bursts() -> list[tuple[str, tuple[int, int], float, float]]:
-    out = []
+def _gaen_attenuation(rx_model: str, tx_model: str, rssi: int) -> float:
+    receiver, transmitter = _calibration(rx_model), _calibration(tx_model)
+    return transmitter.tx_power_dbm - (rssi + ULTRA_LOW_TO_LOW_DB + receiver.rssi_correction_db)
+
+
+def _bursts() -> tuple[list[tuple[str, tuple[int, int], float, float]], float]:
+    """Per (scenario, pair, 10-s bin): mean attenuation and distance; and the farthest row."""
+    out, farthest = [], 0.0
     for scenario in SCENARIOS:
         with _scenario_db(scenario) as db:
             rows = db.execute(
-                "SELECT receiver_id, transmitter_id, CAST(timestamp / 1000.0 / ? AS INTEGER), "
-                "AVG(tx_power - rssi), AVG(ground_truth_distance) FROM results "
-                "WHERE ground_truth_distance BETWEEN ? AND ? "
-                "GROUP BY receiver_id, transmitter_id, CAST(timestamp / 1000.0 / ? AS INTEGER)",
-                (BIN_S, MIN_D, MAX_D, BIN_S),
+                "SELECT receiver_id, receiver_model, transmitter_id, transmitter_model, "
+                "CAST(timestamp / 1000.0 / ? AS INTEGER), rssi, ground_truth_distance FROM results",
+                (BIN_S,),
             ).fetchall()
-        out += [(scenario, (rx, tx), float(att), float(d)) for rx, tx, _, att, d in rows]
-    return out
+        bins: dict[tuple[int, int, int], list[tuple[float, float]]] = {}
+        for rx, rx_model, tx, tx_model, bin_, rssi, distance in rows:
+            att = _gaen_attenuation(rx_model, tx_model, rssi)
+            farthest = max(farthest, att)
+            if distance is not None and MIN_D <= distance <= MAX_D:
+                bins.setdefault((rx, tx, bin_), []).append((att, distance))
+        for (rx, tx, _), values in sorted(bins.items()):
+            att_mean = sum(a for a, _ in values) / len(values)
+            d_mean = sum(d for _, d in values) / len(values)
+            out.append((scenario, (rx, tx), att_mean, d_mean))
+    return out, farthest
 
 
 def fit_channel() -> ChannelFit:
-    bursts = _bursts()
+    bursts, farthest = _bursts()
     att = np.array([b[2] for b in bursts])
     x = 10 * np.log10(np.array([b[3] for b in bursts]))
     slope, intercept = np.polyfit(x, att, 1)
@@ -82,6 +98,7 @@ def fit_channel() -> ChannelFit:
         exponent=round(float(slope), 3),
         sigma_pair_db=round(float(np.std(list(pair_means.values()))), 2),
         sigma_scan_db=round(float(within.std()), 2),
+        max_attenuation_db=round(farthest, 1),
         bursts=len(bursts),
         pairs=len(by_pair),
         residuals=per_scenario,
@@ -96,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(f"fitted on {fit.bursts} bursts of {fit.pairs} ordered pairs (DP-3T exp05, scenarios 01-05)")
     print(f"  L(1 m) = {fit.loss_1m_db} dB, n = {fit.exponent}, sigma_pair = {fit.sigma_pair_db} dB, "
-          f"sigma_scan = {fit.sigma_scan_db} dB")  # fmt: skip
+          f"sigma_scan = {fit.sigma_scan_db} dB, heard up to {fit.max_attenuation_db} dB")  # fmt: skip
     for scenario, (mean, sd) in fit.residuals.items():
         print(f"  {scenario:20} residual mean {mean:+.2f} dB, SD {sd:.2f} dB")
     if not math.isfinite(fit.exponent):

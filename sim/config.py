@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.risk import DEFAULT_RISK_CONFIG, RiskConfig
+from protocol.scans import SCAN_INTERVAL_S, SCAN_JITTER_S
 
 __all__ = [
     "SCENARIOS",
@@ -69,8 +70,10 @@ class ScenarioConfig:
     close_minutes: float = 15.0
     # Radio and the app.
     tx_power_dbm: int = -15
-    scan_interval_s: float = 255.0
-    scan_jitter_s: float = 45.0
+    # protocol.scans' 300 s − U(0, 90 s) as a mean interval and a jitter on each scan's time:
+    # the same 210–300 s range of gaps and the same 255 s mean.
+    scan_interval_s: float = SCAN_INTERVAL_S - SCAN_JITTER_S / 2
+    scan_jitter_s: float = SCAN_JITTER_S / 2
     device_offset_sd_db: float = 0.0
     sync_interval_minutes: float = 240.0
     export_period_minutes: int = 240
@@ -224,8 +227,8 @@ SOURCES: dict[str, str] = {
     "close_distance_m": "Bộ Y tế Decision 3638/QĐ-BYT: within 2 m (spec/sim.md §3)",
     "close_minutes": "CDC, 21 Oct 2020: 15 cumulative minutes in 24 h (spec/sim.md §3)",
     "tx_power_dbm": "beacon.schedule.DEFAULT_TX_POWER (GAEN TX_POWER_LOW)",
-    "scan_interval_s": "beacon/scans.py: 300 s minus 0–90 s (Google), mean 255 s",
-    "scan_jitter_s": "beacon/scans.py: the same 210–300 s range of intervals",
+    "scan_interval_s": "protocol/scans.py: 300 s minus 0–90 s (Google), mean 255 s",
+    "scan_jitter_s": "protocol/scans.py: the same 210–300 s range of intervals",
     "device_offset_sd_db": "assumption: phones calibrated; 6.9 dB = the uncorrected table (spec/sim.md §1)",
     "sync_interval_minutes": "beacon.settings default",
     "export_period_minutes": "tracer_server.settings default (GENS: batches every 4–24 h)",

@@ -207,14 +207,23 @@ async def _scenario(
             )
         view(_snapshot(clock.now(), beacons))
 
-    threshold = DEFAULT_RISK_CONFIG.threshold_weighted_minutes
+    config = DEFAULT_RISK_CONFIG
+    threshold = config.threshold_weighted_minutes
+    reach = max(
+        t
+        for t, w in zip(
+            config.attenuation_bucket_thresholds_db, config.attenuation_bucket_weights, strict=False
+        )
+        if w > 0
+    )
     for name in ("Bob", "Chi", "Dung"):
         _, store, _, _, notifier = beacons[name]
         windows = exposure_windows(store.matches(), scan_times=store.scan_times())
         summaries = {s.day: s for s in daily_summaries(windows)}
         minutes = summaries[DAY].weighted_minutes if DAY in summaries else 0.0
         scans = [scan for w in windows if w.day == DAY for scan in w.scan_instances]
-        counted = [s for s in scans if DEFAULT_RISK_CONFIG.bucket_weight(s.min_attenuation_db) > 0]
+        levels = [config.scan_attenuation(s.min_attenuation_db, s.typical_attenuation_db) for s in scans]
+        counted = [level for level in levels if config.bucket_weight(level) > 0]
         truth = _ground_truth(name)
         expected = truth >= CLOSE_MIN
         warned = any(not n.withdrawn for n in notifier.sent)
@@ -230,8 +239,8 @@ async def _scenario(
                 "margin": round(minutes - threshold, 1),
                 "scans heard": len(scans),
                 "scans counted": len(counted),
-                "attenuation dB (counted)": _span([s.min_attenuation_db for s in counted])
-                or f"none ≤ 66 (best {min((s.min_attenuation_db for s in scans), default='-')})",
+                "attenuation dB (counted)": _span(counted)
+                or f"none ≤ {reach} (best {min(levels, default='-')})",
             }
         )
     for _, store, _, _, _ in beacons.values():

@@ -4,7 +4,7 @@ Every app user scans on its own schedule: scan ``k`` of agent ``r`` starts at
 ``phase[r] + k·interval + J(r, k)``, with ``J`` uniform in ``[0, jitter)`` from a counter-based
 hash of ``(seed, r, k)`` — so any scan time can be computed without storing schedules, and
 intervals spread over 210–300 s with a mean of 255 s like Google's 300 s − U(0, 90 s)
-(``beacon/scans.py``). Both the real and the vectorized protocol paths read these times.
+(``protocol/scans.py``). Both the real and the vectorized protocol paths read these times.
 
 For an episode between two app users, each one's scans inside it hear the other: one
 *observation* per (receiver, transmitter, scan). Its RSSI is the shared channel model
@@ -182,7 +182,7 @@ def observe(
             extra_sigma_db=_EXTRA_SIGMA[venue],
         )
         strongest = level + _burst_excess(rng, len(level))
-        heard = strongest >= channel.params.sensitivity_dbm
+        heard = config.tx_power_dbm - strongest <= channel.params.max_attenuation_db
         parts.append(
             Observations(
                 rx[heard].astype(np.int32),

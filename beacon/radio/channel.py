@@ -7,10 +7,14 @@ encounter, one way of carrying) and a fading term per scan (``shared/spec/sim.md
     RSSI = TX power − L(1 m) − 10·n·log10(d) + carriage_tx + carriage_rx − obstruction + X_pair + X_scan
 
 Defaults (``ChannelParams``) are the fit of ``bluezone sim calibrate`` on the vendored DP-3T
-EPFL measurements (``sim/channel_fit.py``: 68,775 ten-second bursts of 1,315 pairs at 0.3–10 m):
-``L(1 m)`` = 61.4 dB, n = 1.14 (bodies flatten the curve: free space would be 2), σ_pair = 5.6 dB
-(a persistent offset per encounter), σ_scan = 5.2 dB (burst to burst); a test keeps them equal
-to the fit. Carriage offsets are relative to a phone held in the hand (pc-ng and MIT Matrix
+EPFL measurements on the GAEN scale (``sim/channel_fit.py``: 68,775 ten-second bursts of 1,315
+pairs at 0.3–10 m): ``L(1 m)`` = 47.0 dB of GAEN attenuation, n = 1.17 (bodies flatten the curve:
+free space would be 2), σ_pair = 5.4 dB (a persistent offset per encounter), σ_scan = 5.2 dB
+(burst to burst), and nothing heard beyond 70 dB, the farthest the phones logged; a test keeps
+them equal to the fit. ``L`` includes both phones' calibration, so ``TX power − RSSI`` of a
+sample is its GAEN attenuation for a receiver whose RSSI correction is 0: the simulator and the
+virtual air produce attenuations on the scale the risk configuration was tuned on.
+Carriage offsets are relative to a phone held in the hand (pc-ng and MIT Matrix
 data in ``shared/spec/sim.md`` §2.1: 10–15 dB for pockets and bags): the EPFL data cannot
 separate them, so they come from the literature.
 
@@ -63,11 +67,11 @@ CARRIAGE_OFFSET_DB: dict[Carriage, float] = {
 
 @dataclass(frozen=True, slots=True)
 class ChannelParams:
-    loss_1m_db: float = 61.4
-    exponent: float = 1.14
-    sigma_pair_db: float = 5.6
+    loss_1m_db: float = 47.0
+    exponent: float = 1.17
+    sigma_pair_db: float = 5.4
     sigma_scan_db: float = 5.2
-    sensitivity_dbm: float = -100.0
+    max_attenuation_db: float = 70.0  # an advert attenuated more is not heard
     min_distance_m: float = 0.1
 
 
@@ -134,5 +138,5 @@ class Channel:
         out: np.ndarray = mean + rng.normal(0.0, 1.0, size=d.shape) * sigma
         return out
 
-    def heard(self, rssi_dbm: float) -> bool:
-        return rssi_dbm >= self.params.sensitivity_dbm
+    def heard(self, rssi_dbm: float, tx_power_dbm: float) -> bool:
+        return tx_power_dbm - rssi_dbm <= self.params.max_attenuation_db

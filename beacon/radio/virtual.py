@@ -2,7 +2,7 @@
 
 Modelled on bumble's ``LocalLink``: radios attach to one air; what one advertises, the others
 hear, with an RSSI from :class:`beacon.radio.channel.Channel`. The air is sampled once per
-logical scan window (:mod:`beacon.scans`), so a simulated day costs a few hundred samples per
+logical scan window (:mod:`protocol.scans`), so a simulated day costs a few hundred samples per
 pair, not tens of thousands of packets. Nothing is delivered re-entrantly: a scanner collects
 its window's reports when its daemon asks.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from beacon.radio.base import AdvertiserBackend, RawAdvert, ScannerBackend
 from beacon.radio.channel import CARRIAGE_OFFSET_DB, Carriage, Channel
-from beacon.scans import SCAN_DURATION_S
+from protocol.scans import SCAN_DURATION_S
 
 if TYPE_CHECKING:
     import numpy as np
@@ -156,7 +156,7 @@ class VirtualAir:
             address, uuid16, data = sender.advert
             for k in range(self.reports_per_window):
                 rssi = float(level) + float(self.rng.normal(0.0, 1.0))
-                if self.channel.heard(rssi):
+                if self.channel.heard(rssi, self.tx_power_dbm):
                     when = start + (k + 0.5) * SCAN_DURATION_S / self.reports_per_window
                     heard.append(RawAdvert(address, round(rssi), when, {_UUID_BASE.format(uuid16): data}))
         return heard

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 BLUEZONE_DEFAULT = DEFAULT_RISK_CONFIG
-"""Ours: 15 minutes a day weighted 2.0 at ≤ 64 dB and 1.0 at 65–66 dB of minimum attenuation."""
+"""Ours: 15 minutes a day weighted 2.5 at ≤ 48 dB and 1.5 at 49–52 dB of typical attenuation."""
 
 _TRL_VALUES = {level: round(level * 0.2, 10) for level in range(1, 9)}  # transmissionRiskLevelMultiplier 0.2
 

@@ -94,8 +94,8 @@ def test_one_sighting_per_rpi_per_window(day: Day) -> None:
 
 
 def test_a_beacon_500_m_away_hears_nothing_that_counts(day: Day) -> None:
-    # The channel's shadowing has a log-normal tail: at 500 m (−109 dBm on average) an advert
-    # crosses the −100 dBm sensitivity now and then, but never strongly enough to weigh anything.
+    # The channel's shadowing has a log-normal tail: at 500 m (79 dB on average) an advert
+    # crosses the 70 dB limit of hearing now and then, but never strongly enough to weigh anything.
     far = day.far
     last_bucket = DEFAULT_RISK_CONFIG.attenuation_bucket_thresholds_db[-1]
     assert all(attenuation(-15, s.strongest_rssi) > last_bucket for s in far.store.sightings())
@@ -226,3 +226,50 @@ def test_a_window_keeps_every_aem_heard_for_an_rpi_not_the_first() -> None:
     by_aem = {s.aem: s for s in daemon.window.sightings()}
     assert set(by_aem) == {b"junk", b"real"}
     assert by_aem[b"real"].count == 2 and by_aem[b"real"].rssi == -61
+
+
+def test_a_continuous_scanner_keeps_only_the_reports_of_the_scan_window() -> None:
+    """One scan definition (protocol.scans): a scanner that hears all the time contributes the
+    reports of [start, start + SCAN_DURATION_S) to a window, as the tuning and the simulator do.
+    Before, the window stayed open until the next one (210–300 s) and its strongest report was
+    the strongest of hundreds."""
+    from types import SimpleNamespace
+
+    from beacon.daemon import _Window
+    from beacon.radio import AdvertReport
+    from protocol.scans import SCAN_DURATION_S
+
+    start = 1000.0
+    daemon = SimpleNamespace(window=_Window(start))
+    rpi = bytes(16)
+    for offset, rssi in (
+        (-0.5, -30),
+        (0.0, -60),
+        (SCAN_DURATION_S - 0.1, -62),
+        (SCAN_DURATION_S, -30),
+        (200, -20),
+    ):
+        Daemon._heard(daemon, AdvertReport(rpi, b"aem!", rssi, start + offset, "11:22:33:44:55:66"))  # type: ignore[arg-type]
+    (sighting,) = daemon.window.sightings()
+    assert (sighting.count, sighting.rssi, sighting.strongest_rssi) == (2, -61, -60)
+
+
+def test_the_daemon_closes_a_continuous_window_when_its_duration_is_over(world: World) -> None:
+    from protocol.scans import SCAN_DURATION_S
+
+    async def scenario() -> None:
+        daemon, store = alice_with(world, ContinuousScanner)
+        try:
+            await daemon.tick()
+            world.clock.set(daemon.next_scan)
+            await daemon.tick()
+            assert daemon.window is not None
+            opened = daemon.window.start
+            assert daemon.next_due() == opened + SCAN_DURATION_S  # it wakes to close the window
+            world.clock.set(opened + SCAN_DURATION_S)
+            await daemon.tick()
+            assert daemon.window is None and store.scan_times()[-1] == opened
+        finally:
+            store.close()
+
+    asyncio.run(scenario())

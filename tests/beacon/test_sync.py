@@ -288,8 +288,8 @@ def test_keys_of_one_case_spread_over_two_files_add_up(
 ) -> None:
     # Same-day release: the case's day D has a key cut short at 10:10 and its successor.
     first_key, second_key = b"\xa1" * 16, b"\xb2" * 16
-    hear(store, first_key, [T0 + 9 * HOUR, T0 + 9 * HOUR + 300], -81)  # 2 × 300 s at 66 dB: 10 min
-    hear(store, second_key, [T0 + 10.5 * HOUR, T0 + 10.5 * HOUR + 300], -81)  # another 10 min
+    hear(store, first_key, [T0 + 9 * HOUR], -60)  # 300 s at 45 dB, weighted 2.5: 12.5 min
+    hear(store, second_key, [T0 + 10.5 * HOUR], -60)  # another 12.5 min
     notifier = Notifier(desktop=False)
     sync = syncer(store, server, signer, notifier=notifier)
 
@@ -301,7 +301,7 @@ def test_keys_of_one_case_spread_over_two_files_add_up(
     together = asyncio.run(sync.sync(NOW + HOUR))
 
     assert [(n.day, n.withdrawn) for n in together.warnings] == [(DAY, False)]
-    assert together.warnings[0].weighted_minutes == pytest.approx(20.0)
+    assert together.warnings[0].weighted_minutes == pytest.approx(25.0)
     assert notifier.sent == together.warnings
 
 
@@ -372,9 +372,9 @@ def test_a_live_server_with_nothing_published_syncs_to_nothing(world: World, liv
 def test_the_receivers_rssi_correction_reaches_the_risk(
     store: BeaconStore, signer: SigningKey, server: FakeServer
 ) -> None:
-    """-15 dBm advertised, heard at -83 dBm: 68 dB, past the default's weighted range (≤ 66);
-    with this receiver's +5 dB correction, 63 dB, weighted 2.0: a warning."""
-    hear(store, CASE_TEK, CLOSE, -83)
+    """-15 dBm advertised, heard at -69 dBm: 54 dB, past the default's weighted range (≤ 52);
+    with this receiver's +5 dB correction, 49 dB, weighted 1.5: a warning."""
+    hear(store, CASE_TEK, CLOSE, -69)
     server.publish("1.zip", export([DiagnosisKey(CASE_TEK, START, days_since_onset_of_symptoms=1)], signer))
     plain = Syncer(
         store, server_url=SERVER, pinned_keys=[signer.verification_key()],

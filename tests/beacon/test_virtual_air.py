@@ -12,6 +12,7 @@ from beacon.radio.base import RawAdvert
 from beacon.radio.channel import Channel, ChannelParams
 from beacon.radio.virtual import VirtualAir, VirtualRadio
 from protocol.advert import SERVICE_UUID, SERVICE_UUID16
+from protocol.scans import SCAN_DURATION_S
 
 from .conftest import T0
 
@@ -41,7 +42,7 @@ def window_means(a: VirtualAir, rx: VirtualRadio, windows: int, start: float = T
 
 
 def test_rssi_falls_with_distance_on_average() -> None:
-    a = air(sensitivity_dbm=-200)  # keep every sample: no truncation bias at 10 m
+    a = air(max_attenuation_db=1000)  # keep every sample: no truncation bias at 10 m
     rx = a.attach("rx", (0.0, 0.0))
     near, far = a.attach("near", (1.0, 0.0)), a.attach("far", (0.0, 10.0))
     samples: dict[str, list[int]] = {"near": [], "far": []}
@@ -59,7 +60,7 @@ def test_rssi_falls_with_distance_on_average() -> None:
 
 def test_an_obstruction_lowers_rssi_by_its_loss() -> None:
     def heard(loss: float) -> list[RawAdvert]:
-        a = air(seed=4, sensitivity_dbm=-200)
+        a = air(seed=4, max_attenuation_db=1000)
         rx, tx = a.attach("rx", (0.0, 0.0)), a.attach("tx", (2.0, 0.0))
         advertise(tx)
         if loss:
@@ -72,7 +73,7 @@ def test_an_obstruction_lowers_rssi_by_its_loss() -> None:
 
 
 def test_the_pair_offset_is_stable_across_windows_and_redrawn_by_new_encounter() -> None:
-    a = air(seed=9, sigma_pair_db=12.0, sigma_scan_db=0.0, sensitivity_dbm=-200)
+    a = air(seed=9, sigma_pair_db=12.0, sigma_scan_db=0.0, max_attenuation_db=1000)
     rx, tx = a.attach("rx", (0.0, 0.0)), a.attach("tx", (3.0, 0.0))
     advertise(tx)
     encounters = []
@@ -117,7 +118,7 @@ def test_reports_carry_the_senders_current_service_data_under_the_fd6f_uuid() ->
     assert all(r.service_data == {SERVICE_UUID: first} for r in before)
     assert all(r.service_data == {SERVICE_UUID: second} for r in after)
     assert f"0000{SERVICE_UUID16:04x}-0000-1000-8000-00805f9b34fb" == SERVICE_UUID
-    assert all(T0 <= r.timestamp <= T0 + 4 for r in before)  # inside the 4-second scan
+    assert all(T0 <= r.timestamp < T0 + SCAN_DURATION_S for r in before)  # inside the scan window
 
 
 def test_a_radio_that_stopped_advertising_is_not_heard() -> None:

@@ -159,7 +159,7 @@ def test_cocoa_rule_is_low_at_10_minutes_and_high_at_15_at_50_db() -> None:
 
 
 def test_the_default_still_answers_through_daily_summaries() -> None:
-    window = _window((60, 300), (60, 300), (60, 300))  # 15 min at weight 2.0
+    window = _window((45, 300), (45, 300), (45, 300))  # 15 min at weight 2.5
     assert is_close_contact(daily_summaries([window])[0])
     assert assess([window], DEFAULT_RISK_CONFIG).close_contact
 

@@ -21,6 +21,7 @@ def test_channel_defaults_are_the_fit_on_the_vendored_measurements() -> None:
     assert defaults.exponent == pytest.approx(fit.exponent, abs=0.005)
     assert defaults.sigma_pair_db == pytest.approx(fit.sigma_pair_db, abs=0.05)
     assert defaults.sigma_scan_db == pytest.approx(fit.sigma_scan_db, abs=0.05)
+    assert defaults.max_attenuation_db == fit.max_attenuation_db
     # Bodies flatten the curve: well below free space's 2, as every on-body study finds.
     assert 0.8 < fit.exponent < 1.6
     assert set(fit.residuals) == {
