@@ -1,4 +1,7 @@
-"""``bluezone beacon``: run, status, report, sync, purge. Errors are one line and a non-zero exit."""
+"""``bluezone beacon``: run, status, report, sync, selftest, calibrate, purge.
+
+Errors are one line and a non-zero exit.
+"""
 
 from __future__ import annotations
 
@@ -56,6 +59,26 @@ def _parser() -> argparse.ArgumentParser:
         "selftest", help="check BlueZ, the adapter, permissions, the server and the keys"
     )
     selftest.add_argument("--json", action="store_true")
+    calibrate = sub.add_parser(
+        "calibrate", help="measure this beacon's TX power and RSSI correction against a reference at 1 m"
+    )
+    steps = calibrate.add_subparsers(dest="step", required=True, metavar="STEP")
+    record = steps.add_parser("record", help="advertise and listen for a few minutes (run on both, at once)")
+    record.add_argument("--seconds", type=float, default=180.0, help="how long (default 180)")
+    record.add_argument("--out", type=Path, required=True, help="the session file to write")
+    record.add_argument("--radio", choices=("virtual", "bleak", "bluez"), help="radio backend")
+    propose = steps.add_parser("propose", help="both values from the two session files")
+    propose.add_argument("--ours", type=Path, required=True, help="this beacon's session file")
+    propose.add_argument("--reference", type=Path, required=True, help="the reference's session file")
+    propose.add_argument(
+        "--reference-tx-power", type=float, required=True, help="its calibrated TX power, dBm"
+    )
+    propose.add_argument(
+        "--reference-rssi-correction", type=float, required=True, help="its RSSI correction, dB"
+    )
+    propose.add_argument(
+        "--attenuation-at-1m", type=float, help="calibrated attenuation at 1 m (default 41.5 dB)"
+    )
     purge = sub.add_parser("purge", help="apply the 14-day retention now")
     purge.add_argument("--all", action="store_true", help="delete all of the beacon's data (needs --yes)")
     purge.add_argument("--yes", action="store_true")
@@ -109,6 +132,8 @@ async def _run(args: argparse.Namespace, settings: BeaconSettings) -> int:
         report = selftest.summary(checks)
         print(json.dumps(report) if args.json else selftest.render(checks))
         return 0 if report["ok"] else 1
+    if args.command == "calibrate":
+        return await _calibrate(args, settings)
     store = _store(settings)
     try:
         if args.command == "run":
@@ -210,6 +235,30 @@ def _status(store: BeaconStore, as_json: bool, rssi_correction_db: float = 0.0) 
         print(f"low risk on {day} ({d['normalized_minutes']:.0f} weighted minutes): no warning")
     for u in uploads:
         print(f"upload {u['id']}: {u['state']}")
+    return 0
+
+
+async def _calibrate(args: argparse.Namespace, settings: BeaconSettings) -> int:
+    from beacon import calibrate
+
+    if args.step == "record":
+        if not 10 <= args.seconds <= 3600:
+            raise SettingsError("--seconds must be 10..3600")
+        scanner, advertiser = _radio(settings, args.radio or settings.radio)
+        session = await calibrate.record(scanner, advertiser, SystemClock(), args.seconds)
+        session.save(args.out)
+        print(
+            f"advertised {session.advertised.hex()[:8]}…; heard {len(session.heard)} beacons; wrote {args.out}"
+        )
+        return 0
+    proposal = calibrate.propose(
+        calibrate.Session.load(args.ours),
+        calibrate.Session.load(args.reference),
+        reference_tx_power_dbm=args.reference_tx_power,
+        reference_rssi_correction_db=args.reference_rssi_correction,
+        **({} if args.attenuation_at_1m is None else {"attenuation_at_1m_db": args.attenuation_at_1m}),
+    )
+    print(proposal.render())
     return 0
 
 
