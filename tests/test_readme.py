@@ -38,7 +38,7 @@ def test_readme_protocol_example_runs_and_warns() -> None:
         signing_keys=[signing],
     )
     interval_start = keys.en_interval_number(now) * 600
-    namespace["sightings"] = [matching.Sighting(rpi, aem, -75, interval_start + 120 * k) for k in range(5)]
+    namespace["sightings"] = [matching.Sighting(rpi, aem, -60, interval_start + 120 * k) for k in range(5)]
     exec("\n".join(lines[4:]), namespace)
     assert len(namespace["found"]) == 1  # type: ignore[arg-type]
     assert namespace["warn"] is True
