@@ -24,7 +24,7 @@ from beacon.clock import SystemClock
 from beacon.errors import BeaconError
 from beacon.report import Reporter, ReportError
 from beacon.schedule import DEFAULT_METADATA, KeySchedule
-from beacon.settings import BeaconSettings, SettingsError
+from beacon.settings import RADIOS, BeaconSettings, SettingsError, resolve_radio, settings_help
 from beacon.store import BeaconStore
 from beacon.sync import Syncer
 from beacon.warn import Notifier
@@ -39,12 +39,17 @@ _ERRORS = (BeaconError, ProtocolError, OSError)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bluezone beacon", description="The proximity beacon daemon.")
+    parser = argparse.ArgumentParser(
+        prog="bluezone beacon",
+        description="The proximity beacon daemon.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", type=Path, help="TOML settings (else BLUEZONE_BEACON_* variables)")
     parser.add_argument("--state-dir", type=Path, help="where the beacon keeps its state")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="advertise, scan, sync and warn, in the foreground (SIGTERM stops it)")
-    run.add_argument("--radio", choices=("virtual", "bleak", "bluez"), help="radio backend")
+    run.add_argument("--radio", choices=RADIOS, help="radio backend (default: the radio setting)")
     status = sub.add_parser("status", help="keys, sightings, syncs and warnings")
     status.add_argument("--json", action="store_true")
     report = sub.add_parser("report", help="upload your own keys after a positive test (asks first)")
@@ -66,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     record = steps.add_parser("record", help="advertise and listen for a few minutes (run on both, at once)")
     record.add_argument("--seconds", type=float, default=180.0, help="how long (default 180)")
     record.add_argument("--out", type=Path, required=True, help="the session file to write")
-    record.add_argument("--radio", choices=("virtual", "bleak", "bluez"), help="radio backend")
+    record.add_argument("--radio", choices=RADIOS, help="radio backend (default: the radio setting)")
     propose = steps.add_parser("propose", help="both values from the two session files")
     propose.add_argument("--ours", type=Path, required=True, help="this beacon's session file")
     propose.add_argument("--reference", type=Path, required=True, help="the reference's session file")
@@ -139,7 +144,7 @@ async def _run(args: argparse.Namespace, settings: BeaconSettings) -> int:
         if args.command == "run":
             return await _daemon(settings, store, args.radio or settings.radio)
         if args.command == "status":
-            return _status(store, args.json, settings.rssi_correction_db)
+            return await _status(store, settings, args.json)
         if args.command == "sync":
             report = await _syncer(settings, store).sync(SystemClock().now())
             print(f"{report.files} new files, {report.keys} keys, {report.matches} matches")
@@ -205,7 +210,31 @@ async def _report(args: argparse.Namespace, settings: BeaconSettings, store: Bea
     return 0
 
 
-def _status(store: BeaconStore, as_json: bool, rssi_correction_db: float = 0.0) -> int:
+async def _adapter_state(settings: BeaconSettings) -> str:
+    """What the radio is doing, for the health line; never fails the status command."""
+    try:
+        radio = resolve_radio(settings.radio)
+    except SettingsError:
+        return "no Bluetooth stack"
+    if radio == "virtual":
+        return "virtual"
+    if radio != "bluez":
+        return "unknown"
+    from beacon.radio.bleak_scan import bluez_adapter_state
+
+    try:
+        state = await bluez_adapter_state(settings.adapter)
+    except Exception as exc:
+        return f"unreachable ({type(exc).__name__})"
+    return ("powered" if state.powered else "off") + (", scanning" if state.discovering else "")
+
+
+def _iso(when: float | None) -> str | None:
+    return None if when is None else datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+
+
+async def _status(store: BeaconStore, settings: BeaconSettings, as_json: bool) -> int:
+    rssi_correction_db = settings.rssi_correction_db
     counts = store.counts()
     warnings = [w for w in store.warnings() if w["withdrawn"] is None]
     uploads = [{"id": i, "created": c, "state": s} for i, c, s, _ in store.uploads()]
@@ -218,10 +247,25 @@ def _status(store: BeaconStore, as_json: bool, rssi_correction_db: float = 0.0) 
         for d in assessment.days
         if d.level == RiskLevel.LOW
     ]
-    info = {"counts": counts, "warnings": warnings, "low_risk_days": low, "uploads": uploads}
+    scans = store.scan_times()
+    health = {
+        "radio": settings.radio,
+        "adapter": settings.adapter,
+        "adapter_state": await _adapter_state(settings),
+        "last_scan": _iso(scans[-1] if scans else None),
+        "last_sync": _iso(store.last_sync()),
+        "advertised_tx_power_dbm": settings.tx_power_dbm,
+        "rssi_correction_db": rssi_correction_db,
+    }
+    info = {**health, "counts": counts, "warnings": warnings, "low_risk_days": low, "uploads": uploads}
     if as_json:
         print(json.dumps(info))
         return 0
+    print(
+        f"radio {health['radio']} on {health['adapter']}: {health['adapter_state']}; "
+        f"advertising TX power {settings.tx_power_dbm} dBm, RSSI correction {rssi_correction_db:+.1f} dB"
+    )
+    print(f"last scan: {health['last_scan'] or 'never'}; last sync: {health['last_sync'] or 'never'}")
     print(f"own keys: {counts['teks']}; scan windows: {counts['scans']}; sightings: {counts['sightings']}")
     print(f"export files processed: {counts['files']}; matched sightings: {counts['matches']}")
     if not warnings:
@@ -244,7 +288,7 @@ async def _calibrate(args: argparse.Namespace, settings: BeaconSettings) -> int:
     if args.step == "record":
         if not 10 <= args.seconds <= 3600:
             raise SettingsError("--seconds must be 10..3600")
-        scanner, advertiser = _radio(settings, args.radio or settings.radio)
+        scanner, advertiser = _radio(settings, resolve_radio(args.radio or settings.radio))
         session = await calibrate.record(scanner, advertiser, SystemClock(), args.seconds)
         session.save(args.out)
         print(
@@ -289,6 +333,7 @@ def _radio(settings: BeaconSettings, radio: str) -> tuple[Any, Any]:
 async def _daemon(settings: BeaconSettings, store: BeaconStore, radio: str) -> int:
     from beacon.daemon import Daemon
 
+    radio = resolve_radio(radio)
     scanner, advertiser = _radio(settings, radio)
     syncer = _syncer(settings, store) if settings.server_url else None
     rng = random.Random()

@@ -18,8 +18,11 @@ Plain dataclass and ``tomllib``: the daemon stays light (no pydantic, no numpy) 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Sequence
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,11 @@ from beacon.schedule import DEFAULT_TX_POWER_DBM
 from protocol.errors import ProtocolError
 from protocol.export import VerificationKey
 
-__all__ = ["BeaconSettings", "SettingsError"]
+__all__ = ["RADIOS", "BeaconSettings", "SettingsError", "resolve_radio", "settings_help"]
 
 ENV_PREFIX = "BLUEZONE_BEACON_"
+RADIOS = ("auto", "bluez", "bleak", "virtual")
+_BLUETOOTHD = ("/usr/libexec/bluetooth/bluetoothd", "/usr/lib/bluetooth/bluetoothd", "/usr/sbin/bluetoothd")
 
 
 class SettingsError(BeaconError, ValueError):
@@ -50,9 +55,10 @@ class BeaconSettings:
     (another disk, a tmpfs filled at boot) to keep it apart from the database."""
     server_url: str = ""
     health_authority_id: str = "vn.bluezone"
-    radio: str = "virtual"
-    """``bluez`` (Linux: bleak scanning + BlueZ advertising), ``bleak`` (scan only: macOS,
-    Windows), or ``virtual`` (tests, demos)."""
+    radio: str = "auto"
+    """``auto`` (the real radio: ``bluez`` on Linux where BlueZ is installed, ``bleak`` on macOS
+    and Windows; an error naming the fix where neither holds), ``bluez`` (bleak scanning + BlueZ
+    advertising), ``bleak`` (scan only), or ``virtual`` (alone on a virtual air: tests, demos)."""
     adapter: str = "hci0"
     passive_scan: bool = False
     """Passive scanning through an AdvertisementMonitor (bluetoothd ``--experimental``)."""
@@ -112,8 +118,8 @@ class BeaconSettings:
         settings = replace(self, **converted)
         if settings.state_dir is None:
             settings = replace(settings, state_dir=_default_state_dir())
-        if settings.radio not in ("virtual", "bleak", "bluez"):
-            raise SettingsError("radio must be virtual, bleak or bluez")
+        if settings.radio not in RADIOS:
+            raise SettingsError(f"radio must be one of {', '.join(RADIOS)}")
         if len(settings.district) > 64:
             raise SettingsError("district must be a district code (64 characters at most)")
         if settings.report_activity and not settings.district.strip():
@@ -125,6 +131,9 @@ class BeaconSettings:
         if settings.sync_interval_minutes < 1:
             raise SettingsError("sync_interval_minutes must be at least 1")
         return settings
+
+    def key_path(self) -> Path:
+        return self.key_file or self.state_dir / "tek.key"
 
     def verification_keys(self) -> list[VerificationKey]:
         keys = []
@@ -143,3 +152,37 @@ class BeaconSettings:
                     f"pinned key {item.get('key_id')}-{item.get('key_version')}: {exc}"
                 ) from None
         return keys
+
+
+def resolve_radio(radio: str, platform: str = sys.platform, bluetoothd: Sequence[str] = _BLUETOOTHD) -> str:
+    """The backend ``auto`` stands for here; a one-line error where no real radio exists."""
+    if radio != "auto":
+        return radio
+    if platform in ("darwin", "win32"):
+        return "bleak"
+    if platform.startswith("linux") and (
+        any(Path(p).exists() for p in bluetoothd) or shutil.which("bluetoothd")
+    ):
+        return "bluez"
+    raise SettingsError(
+        "no Bluetooth stack found (BlueZ's bluetoothd is not installed): install bluez "
+        '(apt install bluez), or set radio = "virtual" to try the daemon alone on a virtual air'
+    )
+
+
+def settings_help() -> str:
+    """Every setting, its environment variable and its default, for ``--help``."""
+    lines = ["settings (TOML file given by --config or BLUEZONE_BEACON_CONFIG, or environment):"]
+    for f in fields(BeaconSettings):
+        default = f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+        if f.name == "key_file":
+            shown = "<state_dir>/tek.key"
+        elif isinstance(default, bool):
+            shown = str(default).lower()
+        elif isinstance(default, Path | int | float):
+            shown = str(default)
+        else:
+            shown = repr(default) if default != "" else '""'
+        env = "(TOML only)" if f.name == "pinned_keys" else ENV_PREFIX + f.name.upper()
+        lines.append(f"  {f.name:22} {env:40} default {shown}")
+    return "\n".join(lines)

@@ -248,6 +248,15 @@ class BeaconStore:
             for rpi, aem, total, count, window, top, low in rows
         ]
 
+    def record_sync(self, when: float) -> None:
+        """When the last sync completed (the status health line reads it)."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('last_sync', ?)", (repr(when),))
+
+    def last_sync(self) -> float | None:
+        row = self.db.execute("SELECT v FROM meta WHERE k = 'last_sync'").fetchone()
+        return None if row is None else float(row[0])
+
     def counts(self) -> dict[str, int]:
         tables = ("teks", "scans", "sightings", "files", "matches", "warnings", "uploads")
         return {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}

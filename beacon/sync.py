@@ -146,6 +146,7 @@ class Syncer:
             report.keys += reader.key_count
             report.matches += len(found)
         report.warnings = await self.reassess(now)
+        self.store.record_sync(now)
         return report
 
     async def reassess(self, now: float) -> list[Notice]:

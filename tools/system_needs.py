@@ -64,6 +64,7 @@ NEEDS: tuple[Need, ...] = (
     ),
     Need("curl", "/usr/bin/curl", "the README's flow, run as a test"),
     Need("jq", "/usr/bin/jq", "the README's flow, run as a test"),
+    Need("systemd", "/usr/bin/systemd-analyze", "the beacon's unit is checked with systemd-analyze verify"),
 )
 
 SERVICES: tuple[Service, ...] = (

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,40 @@ def test_status_json_prints_the_stores_counts(tmp_path: Path) -> None:
         "uploads": 0,
     }
     assert info["warnings"] == [] and info["uploads"] == []
+
+
+def test_status_json_is_a_health_line_an_operator_can_alert_on(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    store = BeaconStore(state)
+    store.record_window(1_763_800_000.0, [])
+    store.record_sync(1_763_800_600.0)
+    store.close()
+
+    result = beacon(
+        "--state-dir", str(state), "status", "--json",
+        env={"BLUEZONE_BEACON_RADIO": "virtual", "BLUEZONE_BEACON_TX_POWER_DBM": "-18"},
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["last_scan"] == "2025-11-22T08:26:40+00:00"
+    assert info["last_sync"] == "2025-11-22T08:36:40+00:00"
+    assert (info["radio"], info["adapter_state"], info["advertised_tx_power_dbm"]) == (
+        "virtual",
+        "virtual",
+        -18,
+    )
+    human = beacon("--state-dir", str(state), "status", env={"BLUEZONE_BEACON_RADIO": "virtual"})
+    assert "last scan: 2025-11-22T08:26:40+00:00; last sync: 2025-11-22T08:36:40+00:00" in human.stdout
+
+
+def test_help_lists_every_setting_with_its_environment_variable() -> None:
+    result = beacon("--help")
+    assert result.returncode == 0
+    for f in fields(BeaconSettings):
+        assert f.name in result.stdout, f.name
+    assert "BLUEZONE_BEACON_TX_POWER_DBM" in result.stdout and "default auto" not in result.stdout
+    assert "default 'auto'" in result.stdout
 
 
 def test_status_reads_the_state_directory_from_the_environment(tmp_path: Path) -> None:

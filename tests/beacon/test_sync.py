@@ -302,6 +302,7 @@ def test_keys_of_one_case_spread_over_two_files_add_up(
 
     assert [(n.day, n.withdrawn) for n in together.warnings] == [(DAY, False)]
     assert together.warnings[0].weighted_minutes == pytest.approx(25.0)
+    assert store.last_sync() == NOW + HOUR  # the status health line's last sync
     assert notifier.sent == together.warnings
 
 
