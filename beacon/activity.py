@@ -9,15 +9,13 @@ who did not opt in leaves the device.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
 import secrets
-import urllib.error
-import urllib.request
 from urllib.parse import urljoin
 
+from beacon import http
 from beacon.sync import check_server_url
 
 __all__ = ["BODY_BYTES", "ActivitySignal", "signal_body"]
@@ -65,12 +63,10 @@ class ActivitySignal:
         headers = {"Content-Type": "application/json", "X-Chaff": "0" if self.opted_in else "1"}
         data = signal_body(self.district)
         try:
-            await asyncio.to_thread(self._post, data, headers)
+            await self._post(data, headers)
             self.sent += 1
-        except (urllib.error.URLError, OSError) as exc:
+        except http.HttpError as exc:
             log.info("activity signal not sent: %s", exc)
 
-    def _post(self, data: bytes, headers: dict[str, str]) -> None:
-        request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            response.read(1 << 16)
+    async def _post(self, data: bytes, headers: dict[str, str]) -> None:
+        await http.post(self.url, data, headers, limit=1 << 16)

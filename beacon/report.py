@@ -9,12 +9,9 @@ network, server down) keeps the token, the keys and the HMAC secret for a retry.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import secrets
-import urllib.error
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -22,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
+from beacon import http
 from beacon.errors import BeaconError
 from beacon.schedule import KeySchedule
 from beacon.store import BeaconStore
@@ -68,32 +66,15 @@ def parse_code(text: str) -> str:
 
 
 async def http_post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    def post() -> dict[str, Any]:
-        request = urllib.request.Request(
-            url,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "User-Agent": "bluezone-beacon"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return dict(json.loads(response.read(1 << 20)))
-        except urllib.error.HTTPError as exc:
-            with exc:
-                try:
-                    answer = json.loads(exc.read(1 << 16))
-                except (ValueError, OSError):
-                    answer = {}
-            message = answer.get("error") or f"HTTP {exc.code}"
-            raise ReportError(f"the server refused: {message}") from None
-
     try:
-        return await asyncio.to_thread(post)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise ReportError(
-            f"cannot reach the server ({getattr(exc, 'reason', exc)}): try again later"
-        ) from None
-    except ValueError:
+        answer = await http.post(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    except http.HttpError as exc:
+        if exc.status is None:
+            raise ReportError(f"{exc}: try again later") from None
+        raise ReportError(f"the server refused: {exc.answer.get('error') or f'HTTP {exc.status}'}") from None
+    try:
+        return dict(json.loads(answer))
+    except (ValueError, TypeError):
         raise ReportError("the server answered something that is not JSON") from None
 
 

@@ -150,7 +150,11 @@ def _privacy(settings: BeaconSettings) -> Check:
         )
     current = next((line for line in output.splitlines() if "current settings" in line), "")
     if "privacy" in current:
-        return Check("privacy", "ok", "controller privacy on: the address rotates with the RPI")
+        return Check(
+            "privacy",
+            "ok",
+            "controller privacy on: the address is private (its rotation with the RPI is not verified here)",
+        )
     return Check(
         "privacy", "warn", "controller privacy off: the address does not rotate, so RPIs can be linked",
         f"sudo btmgmt --index {index} power off; sudo btmgmt --index {index} privacy on; "

@@ -13,17 +13,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import ipaddress
 import logging
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
+from beacon import http
 from beacon.errors import BeaconError
 from beacon.store import BeaconStore
 from beacon.warn import Notice, Notifier
@@ -49,39 +46,18 @@ class SyncError(BeaconError):
 
 
 def check_server_url(url: str) -> str:
-    """``https://`` anywhere, ``http://`` only on loopback; returns the URL with a trailing slash."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise SyncError(f"server URL must be https://host/…, got {url!r}")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
-        raise SyncError("plain http is refused except on loopback (127.0.0.0/8, ::1, localhost): use https")
-    return url if url.endswith("/") else url + "/"
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+    """``https://`` anywhere, ``http://`` only on loopback (``beacon.http``); with a trailing slash."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return http.check_server_url(url)
+    except http.HttpError as exc:
+        raise SyncError(str(exc)) from None
 
 
 async def http_get(url: str, limit: int = MAX_FILE_BYTES) -> bytes:
-    def get() -> bytes:
-        request = urllib.request.Request(url, headers={"User-Agent": "bluezone-beacon"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            data = response.read(limit + 1)
-        if len(data) > limit:
-            raise SyncError(f"{url} is larger than {limit} bytes")
-        return bytes(data)
-
     try:
-        return await asyncio.to_thread(get)
-    except urllib.error.HTTPError as exc:
-        raise SyncError(f"server answered {exc.code} for {urlsplit(url).path}") from None
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise SyncError(f"cannot reach the server: {getattr(exc, 'reason', exc)}") from None
+        return await http.get(url, limit)
+    except http.HttpError as exc:
+        raise SyncError(str(exc)) from None
 
 
 @dataclass

@@ -119,7 +119,11 @@ def test_chaff_and_real_signals_have_the_same_size_and_shape_and_chaff_carries_n
     real = ActivitySignal("http://127.0.0.1:9/", "chiem-hoa", opted_in=True, rng=random.Random(1))
     chaff = ActivitySignal("http://127.0.0.1:9/", "chiem-hoa", opted_in=False, rng=random.Random(2))
     for signal in (real, chaff):
-        monkeypatch.setattr(signal, "_post", lambda data, headers: sent.append((data, headers)))
+
+        async def capture(data: bytes, headers: dict[str, str]) -> None:
+            sent.append((data, headers))
+
+        monkeypatch.setattr(signal, "_post", capture)
         signal.next_at = 0.0
         asyncio.run(signal.maybe_send(1.0))
     (real_body, real_headers), (chaff_body, chaff_headers) = sent
