@@ -146,9 +146,9 @@ async def _run(args: argparse.Namespace, settings: BeaconSettings) -> int:
         if args.command == "status":
             return await _status(store, settings, args.json)
         if args.command == "sync":
-            report = await _syncer(settings, store).sync(SystemClock().now())
-            print(f"{report.files} new files, {report.keys} keys, {report.matches} matches")
-            for line in report.rejected:
+            synced = await _syncer(settings, store).sync(SystemClock().now())
+            print(f"{synced.files} new files, {synced.keys} keys, {synced.matches} matches")
+            for line in synced.rejected:
                 print(f"rejected {line}", file=sys.stderr)
             return 0
         if args.command == "purge":

@@ -99,7 +99,7 @@ async def _adapter(settings: BeaconSettings) -> Check:
         path = f"/org/bluez/{settings.adapter}"
         introspection = await bus.introspect("org.bluez", path)
         names = {i.name for i in introspection.interfaces}
-        properties = bus.get_proxy_object("org.bluez", path, introspection).get_interface(
+        properties: Any = bus.get_proxy_object("org.bluez", path, introspection).get_interface(
             "org.freedesktop.DBus.Properties"
         )
         powered = (await properties.call_get("org.bluez.Adapter1", "Powered")).value

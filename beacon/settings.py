@@ -174,7 +174,7 @@ def settings_help() -> str:
     """Every setting, its environment variable and its default, for ``--help``."""
     lines = ["settings (TOML file given by --config or BLUEZONE_BEACON_CONFIG, or environment):"]
     for f in fields(BeaconSettings):
-        default = f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
         if f.name == "key_file":
             shown = "<state_dir>/tek.key"
         elif isinstance(default, bool):

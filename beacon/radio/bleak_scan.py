@@ -56,7 +56,8 @@ async def bluez_adapter_state(adapter: str | None = None) -> AdapterState:
     try:
         path = f"/org/bluez/{adapter or 'hci0'}"
         introspection = await asyncio.wait_for(bus.introspect("org.bluez", path), 5)
-        properties = bus.get_proxy_object("org.bluez", path, introspection).get_interface(
+        # dbus-fast generates call_* methods at run time: typed as Any here.
+        properties: Any = bus.get_proxy_object("org.bluez", path, introspection).get_interface(
             "org.freedesktop.DBus.Properties"
         )
         powered = (await properties.call_get("org.bluez.Adapter1", "Powered")).value

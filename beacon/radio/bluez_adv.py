@@ -65,9 +65,10 @@ def translate_dbus_error(exc: BaseException) -> RadioError:
 
 def _advertisement_class() -> Any:
     from dbus_fast import Variant
-    from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method
+    from dbus_fast.constants import PropertyAccess
+    from dbus_fast.service import ServiceInterface, dbus_property, method
 
-    class Advertisement(ServiceInterface):  # type: ignore[misc]
+    class Advertisement(ServiceInterface):
         def __init__(self, uuid16: int, data: bytes, options: BlueZOptions) -> None:
             super().__init__(ADVERTISEMENT)
             self._uuid = f"{uuid16:04x}"
