@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,7 @@ __all__ = [
     "attenuation_near_1m",
     "choose_default",
     "evaluate",
+    "gaen_attenuation",
     "load_samples",
     "nested_cross_validate",
     "render_presets",
@@ -157,17 +159,29 @@ def _calibration(model: str) -> DeviceCalibration:
     return known
 
 
+def _rows(scenario: str, sql: str, *params: object) -> list[tuple[object, ...]]:
+    with _scenario_db(scenario) as db:
+        return db.execute(sql, params).fetchall()
+
+
+def gaen_attenuation(rx_model: str, tx_model: str, rssi: float) -> float:
+    """A logged report on the GAEN scale: the transmitter's calibrated TX power − (RSSI + 6 dB
+    from ULTRA_LOW to LOW + the receiver's RSSI correction)."""
+    receiver, transmitter = _calibration(rx_model), _calibration(tx_model)
+    return transmitter.tx_power_dbm - (rssi + ULTRA_LOW_TO_LOW_DB + receiver.rssi_correction_db)
+
+
 @cache
 def load_samples(seeds: int = SEEDS) -> tuple[PairSample, ...]:
     """Every (pair, schedule) of scenarios 01–05 with its ground truth and exposure windows."""
     mapping = DiagnosisKeysDataMapping({0: Infectiousness.STANDARD})
     samples = []
     for scenario in SCENARIOS:
-        with _scenario_db(scenario) as db:
-            rows = db.execute(
-                "SELECT receiver_id, receiver_model, transmitter_id, transmitter_model, "
-                "timestamp / 1000.0, rssi, ground_truth_distance FROM results ORDER BY timestamp"
-            ).fetchall()
+        rows: list[tuple[Any, ...]] = _rows(
+            scenario,
+            "SELECT receiver_id, receiver_model, transmitter_id, transmitter_model, "
+            "timestamp / 1000.0, rssi, ground_truth_distance FROM results ORDER BY timestamp",
+        )
         start, end = rows[0][4], rows[-1][4]
         by_pair: dict[tuple[int, int], list[tuple[float, int]]] = {}
         distances: dict[frozenset[int], list[tuple[float, float | None]]] = {}
@@ -229,14 +243,13 @@ def attenuation_near_1m() -> tuple[float, float]:
     scale, and on the scale this module used before (TX power − RSSI, both +6 dB)."""
     gaen, old = [], []
     for scenario in SCENARIOS:
-        with _scenario_db(scenario) as db:
-            rows = db.execute(
-                "SELECT receiver_model, transmitter_model, rssi, tx_power FROM results "
-                "WHERE ground_truth_distance BETWEEN 0.8 AND 1.2"
-            ).fetchall()
+        rows: list[tuple[Any, ...]] = _rows(
+            scenario,
+            "SELECT receiver_model, transmitter_model, rssi, tx_power FROM results "
+            "WHERE ground_truth_distance BETWEEN 0.8 AND 1.2",
+        )
         for rx_model, tx_model, rssi, tx_power in rows:
-            receiver, transmitter = _calibration(rx_model), _calibration(tx_model)
-            gaen.append(transmitter.tx_power_dbm - (rssi + ULTRA_LOW_TO_LOW_DB + receiver.rssi_correction_db))
+            gaen.append(gaen_attenuation(rx_model, tx_model, rssi))
             old.append(tx_power - rssi)
     return statistics.median(gaen), statistics.median(old)
 

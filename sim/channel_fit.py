@@ -23,10 +23,11 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
-from sim.calibration import SCENARIOS, ULTRA_LOW_TO_LOW_DB, _calibration, _scenario_db
+from sim.calibration import SCENARIOS, _rows, gaen_attenuation
 
 __all__ = ["ChannelFit", "fit_channel", "main"]
 
@@ -46,24 +47,19 @@ class ChannelFit:
     residuals: dict[str, tuple[float, float]]  # scenario → (mean, SD) of burst residuals
 
 
-def _gaen_attenuation(rx_model: str, tx_model: str, rssi: int) -> float:
-    receiver, transmitter = _calibration(rx_model), _calibration(tx_model)
-    return transmitter.tx_power_dbm - (rssi + ULTRA_LOW_TO_LOW_DB + receiver.rssi_correction_db)
-
-
 def _bursts() -> tuple[list[tuple[str, tuple[int, int], float, float]], float]:
     """Per (scenario, pair, 10-s bin): mean attenuation and distance; and the farthest row."""
     out, farthest = [], 0.0
     for scenario in SCENARIOS:
-        with _scenario_db(scenario) as db:
-            rows = db.execute(
-                "SELECT receiver_id, receiver_model, transmitter_id, transmitter_model, "
-                "CAST(timestamp / 1000.0 / ? AS INTEGER), rssi, ground_truth_distance FROM results",
-                (BIN_S,),
-            ).fetchall()
+        rows: list[tuple[Any, ...]] = _rows(
+            scenario,
+            "SELECT receiver_id, receiver_model, transmitter_id, transmitter_model, "
+            "CAST(timestamp / 1000.0 / ? AS INTEGER), rssi, ground_truth_distance FROM results",
+            BIN_S,
+        )
         bins: dict[tuple[int, int, int], list[tuple[float, float]]] = {}
         for rx, rx_model, tx, tx_model, bin_, rssi, distance in rows:
-            att = _gaen_attenuation(rx_model, tx_model, rssi)
+            att = gaen_attenuation(rx_model, tx_model, rssi)
             farthest = max(farthest, att)
             if distance is not None and MIN_D <= distance <= MAX_D:
                 bins.setdefault((rx, tx, bin_), []).append((att, distance))
