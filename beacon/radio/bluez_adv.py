@@ -10,7 +10,7 @@ Deviations from the GAEN Bluetooth spec that BlueZ imposes (``shared/spec/ble.md
   keeps UUID list and service data, which is what receivers match on.
 * **Interval and TX power.** ``MinInterval``/``MaxInterval`` (200–270 ms) and ``TxPower`` are set
   but ignored before BlueZ 5.77 unless bluetoothd runs with ``--experimental``: the controller's
-  default interval (often 1.28 s on Pi firmware) applies. Reception over a 4-s scan window is
+  default interval (often 1.28 s on Pi firmware) applies. Reception over a 10-s scan window is
   still near-certain; ``bluezone beacon selftest`` reports the version and flags.
 * **Address rotation** follows the controller's privacy setting (``btmgmt privacy on``). Without
   it the address stays the adapter's while the RPI rotates: linkable. Selftest warns.

@@ -90,7 +90,7 @@ class VirtualAir:
     """Radios, their positions and the channel between them.
 
     ``tx_power_dbm`` is what the virtual radios radiate (GAEN's LOW: −15 dBm);
-    ``reports_per_window`` advertisements are heard per sender in each 4-second window.
+    ``reports_per_window`` advertisements are heard per sender in each scan window (``protocol.scans``: 10 s).
     """
 
     def __init__(
