@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from beacon.activity import ActivitySignal
+from beacon.calibrate import ATTENUATION_AT_1M_DB
 from beacon.clock import SystemClock
 from beacon.errors import BeaconError
 from beacon.report import Reporter, ReportError
@@ -82,7 +83,10 @@ def _parser() -> argparse.ArgumentParser:
         "--reference-rssi-correction", type=float, required=True, help="its RSSI correction, dB"
     )
     propose.add_argument(
-        "--attenuation-at-1m", type=float, help="calibrated attenuation at 1 m (default 41.5 dB)"
+        "--attenuation-at-1m",
+        type=float,
+        default=ATTENUATION_AT_1M_DB,
+        help=f"calibrated attenuation at 1 m (default {ATTENUATION_AT_1M_DB:g} dB)",
     )
     purge = sub.add_parser("purge", help="apply the 14-day retention now")
     purge.add_argument("--all", action="store_true", help="delete all of the beacon's data (needs --yes)")
@@ -300,7 +304,7 @@ async def _calibrate(args: argparse.Namespace, settings: BeaconSettings) -> int:
         calibrate.Session.load(args.reference),
         reference_tx_power_dbm=args.reference_tx_power,
         reference_rssi_correction_db=args.reference_rssi_correction,
-        **({} if args.attenuation_at_1m is None else {"attenuation_at_1m_db": args.attenuation_at_1m}),
+        attenuation_at_1m_db=args.attenuation_at_1m,
     )
     print(proposal.render())
     return 0

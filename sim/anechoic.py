@@ -24,6 +24,7 @@ __all__ = [
     "AnechoicPair",
     "gaen_attenuation_at_1m",
     "load_anechoic",
+    "samsung_attenuation_at_1m",
     "samsung_to_samsung_at_1m",
 ]
 
@@ -103,3 +104,10 @@ def samsung_to_samsung_at_1m(pairs: list[AnechoicPair], reference: str) -> float
         if a != b and (a, reference) in heard and (reference, b) in heard
     ]
     return statistics.median(estimates)
+
+
+def samsung_attenuation_at_1m(pairs: list[AnechoicPair], reference: str) -> float:
+    """``samsung_to_samsung_at_1m`` on the GAEN scale, with the EPFL Samsungs' shared calibration."""
+    samsung = calibration_for("SM-G973F")
+    assert samsung is not None
+    return samsung.tx_power_dbm - (samsung_to_samsung_at_1m(pairs, reference) + samsung.rssi_correction_db)

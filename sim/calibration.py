@@ -256,7 +256,7 @@ def attenuation_near_1m() -> tuple[float, float]:
 
 def render_scale_check() -> str:
     """The Markdown table of ``docs/risk.md`` that checks where the GAEN scale puts 1 m."""
-    from sim.anechoic import REFERENCES, load_anechoic, samsung_to_samsung_at_1m
+    from sim.anechoic import REFERENCES, load_anechoic, samsung_attenuation_at_1m, samsung_to_samsung_at_1m
 
     pairs = load_anechoic()
     gaen, old = attenuation_near_1m()
@@ -266,8 +266,7 @@ def render_scale_check() -> str:
     ]
     for reference, name in REFERENCES.items():
         rssi = samsung_to_samsung_at_1m(pairs, reference)
-        samsung = _calibration("SM-G973F")
-        value = samsung.tx_power_dbm - (rssi + samsung.rssi_correction_db)
+        value = samsung_attenuation_at_1m(pairs, reference)
         lines.append(f"| anechoic chamber, through the {name} (RSSI {rssi:.0f} dBm) | {value:.0f} |")
     lines.append(f"| exp05, among people, 0.8–1.2 m, GAEN scale (this module) | {gaen:.0f} |")
     lines.append(f"| exp05, among people, 0.8–1.2 m, the old scale (TX power − RSSI) | {old:.0f} |")
@@ -348,7 +347,7 @@ def _grid(samples: tuple[PairSample, ...]) -> _Grid:
         for t0, g1, g2, w in itertools.product(_GRID_T0, _GRID_GAPS, _GRID_GAPS, _GRID_W)
     )
     weights = np.array([[c.bucket_weight(int(a)) for a in att] for c in configs], dtype=np.float32).T
-    reach = np.array([max((int(a) for a in att if c.bucket_weight(int(a)) > 0), default=0) for c in configs])
+    reach = np.array([c.reach_db() for c in configs])
     hist = np.zeros((len(samples), len(att)), dtype=np.float32)
     for i, sample in enumerate(samples):
         for window in sample.windows:

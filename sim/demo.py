@@ -209,13 +209,7 @@ async def _scenario(
 
     config = DEFAULT_RISK_CONFIG
     threshold = config.threshold_weighted_minutes
-    reach = max(
-        t
-        for t, w in zip(
-            config.attenuation_bucket_thresholds_db, config.attenuation_bucket_weights, strict=False
-        )
-        if w > 0
-    )
+    reach = config.reach_db()
     for name in ("Bob", "Chi", "Dung"):
         _, store, _, _, notifier = beacons[name]
         windows = exposure_windows(store.matches(), scan_times=store.scan_times())

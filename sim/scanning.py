@@ -182,7 +182,7 @@ def observe(
             extra_sigma_db=_EXTRA_SIGMA[venue],
         )
         strongest = level + _burst_excess(rng, len(level))
-        heard = config.tx_power_dbm - strongest <= channel.params.max_attenuation_db
+        heard = channel.heard(strongest, float(config.tx_power_dbm))
         parts.append(
             Observations(
                 rx[heard].astype(np.int32),

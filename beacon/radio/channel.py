@@ -138,5 +138,8 @@ class Channel:
         out: np.ndarray = mean + rng.normal(0.0, 1.0, size=d.shape) * sigma
         return out
 
-    def heard(self, rssi_dbm: float, tx_power_dbm: float) -> bool:
-        return tx_power_dbm - rssi_dbm <= self.params.max_attenuation_db
+    def heard(self, rssi_dbm: float | np.ndarray, tx_power_dbm: float) -> bool | np.ndarray:
+        """Whether an advert sent at ``tx_power_dbm`` and received at ``rssi_dbm`` is heard (per
+        element for an array)."""
+        heard: bool | np.ndarray = tx_power_dbm - rssi_dbm <= self.params.max_attenuation_db
+        return heard

@@ -249,6 +249,16 @@ class RiskConfig:
                 return weight
         return self.attenuation_bucket_weights[-1]
 
+    def reach_db(self) -> float:
+        """The farthest attenuation that still weighs something (inf when the last bucket does, 0
+        when none does): how far away a contact can count."""
+        if self.attenuation_bucket_weights[-1] > 0:
+            return math.inf
+        weighed = zip(
+            self.attenuation_bucket_thresholds_db, self.attenuation_bucket_weights[:-1], strict=True
+        )
+        return max((threshold for threshold, weight in weighed if weight > 0), default=0)
+
     def scan_attenuation(self, min_attenuation_db: int, typical_attenuation_db: int) -> int:
         return min_attenuation_db if self.bucket_attenuation == "min" else typical_attenuation_db
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from typing import Any
 
 import pytest
@@ -329,3 +330,11 @@ def test_gaen_loader_reads_coronamelders_published_shape() -> None:
             },
             "gaen",
         )
+
+
+def test_reach_is_the_farthest_attenuation_that_still_weighs() -> None:
+    assert DEFAULT_RISK_CONFIG.reach_db() == 52
+    assert all(DEFAULT_RISK_CONFIG.bucket_weight(a) == 0 for a in range(53, 120))
+    assert DEFAULT_RISK_CONFIG.bucket_weight(52) > 0
+    assert RiskConfig((50, 60), (1.0, 0.0, 0.5)).reach_db() == math.inf
+    assert RiskConfig((50, 60), (0.0, 0.0, 0.0)).reach_db() == 0

@@ -47,3 +47,14 @@ def test_gaen_attenuation_needs_both_calibrations_and_uses_them() -> None:
     assert gaen_attenuation_at_1m(reference) is None  # the iPhone 11's entry is not in our table
     samsungs = AnechoicPair("x", "s", "SM-G970F", "SM-G981B/DS", 10, -60.0)
     assert gaen_attenuation_at_1m(samsungs) == 31  # -24 - (-60 + 5)
+
+
+def test_the_calibrate_commands_1_m_attenuation_is_the_chambers() -> None:
+    """beacon.calibrate's default: the mean of the chamber's two estimates (40 and 43 dB)."""
+    from beacon.calibrate import ATTENUATION_AT_1M_DB
+    from sim.anechoic import REFERENCES, samsung_attenuation_at_1m
+
+    pairs = load_anechoic()
+    estimates = [samsung_attenuation_at_1m(pairs, reference) for reference in REFERENCES]
+    assert estimates == [40.0, 43.0]
+    assert sum(estimates) / len(estimates) == ATTENUATION_AT_1M_DB
