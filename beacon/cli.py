@@ -252,13 +252,14 @@ async def _status(store: BeaconStore, settings: BeaconSettings, as_json: bool) -
         if d.level == RiskLevel.LOW
     ]
     scans = store.scan_times()
+    claimed = store.advertised_tx_power()  # what the daemon last put on the air, if it ran
     health = {
         "radio": settings.radio,
         "adapter": settings.adapter,
         "adapter_state": await _adapter_state(settings),
         "last_scan": _iso(scans[-1] if scans else None),
         "last_sync": _iso(store.last_sync()),
-        "advertised_tx_power_dbm": settings.tx_power_dbm,
+        "advertised_tx_power_dbm": settings.tx_power_dbm if claimed is None else claimed,
         "rssi_correction_db": rssi_correction_db,
     }
     info = {**health, "counts": counts, "warnings": warnings, "low_risk_days": low, "uploads": uploads}
@@ -267,7 +268,8 @@ async def _status(store: BeaconStore, settings: BeaconSettings, as_json: bool) -
         return 0
     print(
         f"radio {health['radio']} on {health['adapter']}: {health['adapter_state']}; "
-        f"advertising TX power {settings.tx_power_dbm} dBm, RSSI correction {rssi_correction_db:+.1f} dB"
+        f"advertising TX power {health['advertised_tx_power_dbm']} dBm, "
+        f"RSSI correction {rssi_correction_db:+.1f} dB"
     )
     print(f"last scan: {health['last_scan'] or 'never'}; last sync: {health['last_sync'] or 'never'}")
     print(f"own keys: {counts['teks']}; scan windows: {counts['scans']}; sightings: {counts['sightings']}")
@@ -331,7 +333,8 @@ def _radio(settings: BeaconSettings, radio: str) -> tuple[Any, Any]:
         return scanner, Advertiser(ListenOnly())
     from beacon.radio.bluez_adv import BlueZAdvertiser, BlueZOptions
 
-    return scanner, Advertiser(BlueZAdvertiser(BlueZOptions(adapter=settings.adapter)))
+    options = BlueZOptions(adapter=settings.adapter, tx_power_dbm=settings.tx_power_dbm)
+    return scanner, Advertiser(BlueZAdvertiser(options))
 
 
 async def _daemon(settings: BeaconSettings, store: BeaconStore, radio: str) -> int:

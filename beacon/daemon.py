@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from beacon.activity import ActivitySignal
 from beacon.clock import Clock
@@ -106,11 +106,16 @@ class Daemon:
             await self.start()
             assert self.next_scan is not None
         if self.schedule.rotation_due(now):
+            self._claim_applied_tx_power()
             advert = self.schedule.rotate(now)
             try:
                 await self.advertiser.advertise(advert.service_data)
             except RadioError as exc:  # keep scanning: retried at the next rotation
                 log.error("advertising failed: %s", exc)
+            else:
+                claimed = self.schedule.metadata.tx_power_dbm
+                if self.store.advertised_tx_power() != claimed:
+                    self.store.record_advertised_tx_power(claimed)
         if self.window is not None and now >= self.window.start + SCAN_DURATION_S:
             self.flush()  # the window closed: what the scanner hears from now on waits for the next
         while now >= self.next_scan:
@@ -129,6 +134,14 @@ class Daemon:
             await self.sync_now(now)
         if self.activity is not None:
             await self.activity.maybe_send(now)
+
+    def _claim_applied_tx_power(self) -> None:
+        """Where the stack set the TX power, the metadata claims what it applied (from the next
+        RPI on: the address and the RPI change together, so no RPI is re-sent mid-interval)."""
+        applied = self.advertiser.tx_power_dbm
+        if applied is not None and applied != self.schedule.metadata.tx_power_dbm:
+            log.info("the controller applied %d dBm: the metadata claims it", applied)
+            self.schedule.metadata = replace(self.schedule.metadata, tx_power_dbm=applied)
 
     async def sync_now(self, now: float) -> SyncReport | None:
         assert self.syncer is not None

@@ -1,8 +1,8 @@
 """``bluezone beacon selftest``: is this machine ready to be a beacon? Each check says the fix.
 
-BlueZ version and flags, the adapter (present, powered, can advertise), the controller's
-privacy (address rotation), permissions, the server (reachable, clock skew from its Date
-header) and the pinned export keys' fingerprints.
+BlueZ version and flags, the adapter (present, powered, can advertise), whether each RPI gets a
+fresh address (the adapter not connectable), which TX power the metadata claims, permissions,
+the server (reachable, clock skew from its Date header) and the pinned export keys' fingerprints.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+from beacon.schedule import DEFAULT_TX_POWER_DBM
 from beacon.settings import BeaconSettings, SettingsError
 
 __all__ = ["Check", "run_selftest"]
@@ -130,11 +131,14 @@ async def _adapter(settings: BeaconSettings) -> Check:
     return Check("adapter", "ok", f"{settings.adapter} powered, can advertise")
 
 
-def _privacy(settings: BeaconSettings) -> Check:
+def _address(settings: BeaconSettings) -> Check:
+    """One fresh address per RPI holds for a non-connectable advertisement with privacy off: the
+    kernel gives each registration a new non-resolvable address (the qemu tier shows it through
+    the real bluetoothd). A connectable or discoverable adapter advertises from its fixed address."""
     btmgmt = shutil.which("btmgmt")
     if btmgmt is None:
         return Check(
-            "privacy",
+            "address rotation",
             "warn",
             "btmgmt not found: cannot tell",
             "install bluez (btmgmt) and run selftest again",
@@ -145,21 +149,70 @@ def _privacy(settings: BeaconSettings) -> Check:
             [btmgmt, "--index", index, "info"], capture_output=True, text=True, timeout=5
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
-        return Check(
-            "privacy", "warn", "btmgmt info failed", "run selftest as root to read the controller settings"
-        )
+        output = ""
     current = next((line for line in output.splitlines() if "current settings" in line), "")
-    if "privacy" in current:
+    if not current:
         return Check(
-            "privacy",
-            "ok",
-            "controller privacy on: the address is private (its rotation with the RPI is not verified here)",
+            "address rotation",
+            "warn",
+            "btmgmt info failed",
+            "run selftest as root to read the controller settings",
         )
+    flags = set(current.split(":", 1)[1].split())
+    exposed = sorted(flags & {"connectable", "discoverable"})
+    if exposed:
+        return Check(
+            "address rotation", "fail",
+            f"{settings.adapter} is {' and '.join(exposed)}: BlueZ then advertises from the adapter's "
+            "fixed address, so every RPI is linkable to the others",
+            "; ".join(f"sudo btmgmt --index {index} {flag} off" for flag in exposed),
+        )  # fmt: skip
+    if "privacy" in flags:
+        return Check(
+            "address rotation", "warn",
+            "controller privacy on: not needed (each registration already gets a fresh non-resolvable "
+            "address) and not the set-up this beacon is tested with",
+            f"sudo btmgmt --index {index} power off; sudo btmgmt --index {index} privacy off; "
+            f"sudo btmgmt --index {index} power on",
+        )  # fmt: skip
     return Check(
-        "privacy", "warn", "controller privacy off: the address does not rotate, so RPIs can be linked",
-        f"sudo btmgmt --index {index} power off; sudo btmgmt --index {index} privacy on; "
-        f"sudo btmgmt --index {index} power on",
-    )  # fmt: skip
+        "address rotation",
+        "ok",
+        "non-connectable, privacy off: each RPI goes out from a fresh non-resolvable address "
+        "(the beacon re-registers at every RPI change)",
+    )
+
+
+async def _tx_power(settings: BeaconSettings) -> Check:
+    """Which case holds: the controller sets the power and reports it, or the metadata claims
+    the calibrated value (``beacon calibrate``)."""
+    from beacon.radio.bluez_adv import BlueZAdvertiser, BlueZOptions
+
+    advertiser = BlueZAdvertiser(BlueZOptions(adapter=settings.adapter))
+    try:
+        await asyncio.wait_for(advertiser.probe(), 5)
+    except Exception as exc:
+        return Check("TX power", "fail", f"cannot ask {settings.adapter}: {exc}", "see the adapter check")
+    finally:
+        await advertiser.stop()
+    if advertiser.can_set_tx_power:
+        low, high = advertiser.tx_power_range_dbm or ("?", "?")
+        return Check(
+            "TX power",
+            "ok",
+            f"{settings.adapter} sets TX power ({low}..{high} dBm): the beacon asks for "
+            f"{settings.tx_power_dbm} dBm and advertises the power the controller applies",
+        )
+    detail = (
+        f"{settings.adapter} cannot set TX power (that needs LE extended advertising and bluetoothd "
+        f"--experimental): the metadata claims tx_power_dbm = {settings.tx_power_dbm} dBm"
+    )
+    if settings.tx_power_dbm == DEFAULT_TX_POWER_DBM:
+        return Check(
+            "TX power", "warn", detail + ", the uncalibrated default",
+            "measure it: bluezone beacon calibrate (docs/raspberry-pi.md, section 5)",
+        )  # fmt: skip
+    return Check("TX power", "ok", detail + ", this beacon's calibrated value")
 
 
 def _permissions() -> Check:
@@ -221,7 +274,8 @@ def _pinned(settings: BeaconSettings) -> Check:
 
 
 async def run_selftest(settings: BeaconSettings) -> list[Check]:
-    checks = [_bluez_version(), _experimental(), await _adapter(settings), _privacy(settings), _permissions()]
+    checks = [_bluez_version(), _experimental(), await _adapter(settings)]
+    checks += [_address(settings), await _tx_power(settings), _permissions()]
     return [*checks, await asyncio.to_thread(_server, settings), _pinned(settings)]
 
 

@@ -257,6 +257,15 @@ class BeaconStore:
         row = self.db.execute("SELECT v FROM meta WHERE k = 'last_sync'").fetchone()
         return None if row is None else float(row[0])
 
+    def record_advertised_tx_power(self, dbm: int) -> None:
+        """The TX power the metadata on the air claims (the status health line reads it)."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('advertised_tx_power', ?)", (str(dbm),))
+
+    def advertised_tx_power(self) -> int | None:
+        row = self.db.execute("SELECT v FROM meta WHERE k = 'advertised_tx_power'").fetchone()
+        return None if row is None else int(row[0])
+
     def counts(self) -> dict[str, int]:
         tables = ("teks", "scans", "sightings", "files", "matches", "warnings", "uploads")
         return {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}

@@ -65,6 +65,8 @@ NEEDS: tuple[Need, ...] = (
     Need("curl", "/usr/bin/curl", "the README's flow, run as a test"),
     Need("jq", "/usr/bin/jq", "the README's flow, run as a test"),
     Need("systemd", "/usr/bin/systemd-analyze", "the beacon's unit is checked with systemd-analyze verify"),
+    Need("qemu-system-x86", "/usr/bin/qemu-system-x86_64", "the beacon runs on the real BlueZ in a VM"),
+    Need("debootstrap", "/usr/sbin/debootstrap", "the BlueZ VM's image is made once by debootstrap"),
 )
 
 SERVICES: tuple[Service, ...] = (

@@ -113,6 +113,11 @@ class Advertiser:
     def __init__(self, backend: AdvertiserBackend) -> None:
         self.backend = backend
 
+    @property
+    def tx_power_dbm(self) -> int | None:
+        """The TX power the stack applied at the last advertisement; None where it cannot say."""
+        return self.backend.applied_tx_power_dbm
+
     async def advertise(self, service_data: bytes) -> None:
         await self.backend.advertise(SERVICE_UUID16, service_data)
 

@@ -50,7 +50,11 @@ class ScannerBackend(ABC):
 
 
 class AdvertiserBackend(ABC):
-    """Broadcasts one payload until told otherwise; each call rotates the address with it."""
+    """Broadcasts one payload until told otherwise; each call rotates the address with it.
+
+    ``applied_tx_power_dbm`` is the TX power the stack says it applied, where it can tell."""
+
+    applied_tx_power_dbm: int | None = None
 
     @abstractmethod
     async def advertise(self, service_uuid16: int, service_data: bytes) -> None: ...

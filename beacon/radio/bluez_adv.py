@@ -1,19 +1,22 @@
 """Advertising on Linux and the Raspberry Pi: a broadcast ``LEAdvertisement1`` through dbus-fast.
 
 The advertisement is non-connectable (``Type = "broadcast"``) with the 0xFD6F UUID and service
-data RPI || AEM, and is re-registered at every rotation under a new object path (BlueZ gives a
-new advertising instance; with controller privacy on, a new random address).
+data RPI || AEM, and is re-registered at every rotation (never between) under a new object path:
+BlueZ makes a new advertising instance, and the kernel gives it a fresh non-resolvable address
+while the adapter is neither connectable nor discoverable (a connectable adapter advertises from
+its fixed address). ``tests/beacon/test_bluez_qemu.py`` shows both through the real bluetoothd.
 
 Deviations from the GAEN Bluetooth spec that BlueZ imposes (``shared/spec/ble.md`` §2.1, §2.3):
 
 * **No Flags 0x1A.** BlueZ writes the Flags AD itself (or none, for broadcast); the payload
   keeps UUID list and service data, which is what receivers match on.
-* **Interval and TX power.** ``MinInterval``/``MaxInterval`` (200–270 ms) and ``TxPower`` are set
-  but ignored before BlueZ 5.77 unless bluetoothd runs with ``--experimental``: the controller's
-  default interval (often 1.28 s on Pi firmware) applies. Reception over a 10-s scan window is
-  still near-certain; ``bluezone beacon selftest`` reports the version and flags.
-* **Address rotation** follows the controller's privacy setting (``btmgmt privacy on``). Without
-  it the address stays the adapter's while the RPI rotates: linkable. Selftest warns.
+* **Interval.** ``MinInterval``/``MaxInterval`` (200–270 ms) are ignored before BlueZ 5.77
+  unless bluetoothd runs with ``--experimental``: the controller's default interval (often
+  1.28 s on Pi firmware) applies. Reception over a 10-s scan window is still near-certain.
+* **TX power.** ``TxPower`` is requested only where ``SupportedFeatures`` has ``CanSetTxPower``
+  (LE extended advertising and, in 5.66, ``--experimental``); bluetoothd writes back the power
+  the controller applied, which the daemon's metadata claims from the next RPI on. Elsewhere
+  the metadata claims the calibrated ``tx_power_dbm``; ``selftest`` says which case holds.
 * **Raspberry Pi 5 kernel regression (2026)**: D-Bus advertisements fail there on some kernels;
   the registration error is translated and the daemon keeps scanning.
 
@@ -47,6 +50,13 @@ class BlueZOptions:
     max_interval_ms: int = 270
     discoverable: bool = False
     """Some mocks (BlueZoo) only report discoverable advertisements; real BlueZ does not care."""
+    tx_power_dbm: int | None = None
+    """The TX power to ask for where the adapter can set it (``CanSetTxPower``); bluetoothd
+    answers with the power the controller applied, which the beacon then advertises."""
+
+
+_TX_POWER_ANSWER_S = 1.0
+"""How long to wait, after registering, for bluetoothd to write back the applied TX power."""
 
 
 def translate_dbus_error(exc: BaseException) -> RadioError:
@@ -63,7 +73,9 @@ def translate_dbus_error(exc: BaseException) -> RadioError:
     return RadioError(f"advertising failed: {type(exc).__name__}: {exc}")
 
 
-def _advertisement_class() -> Any:
+def _advertisement_class(with_tx_power: bool) -> Any:
+    import asyncio
+
     from dbus_fast import Variant
     from dbus_fast.constants import PropertyAccess
     from dbus_fast.service import ServiceInterface, dbus_property, method
@@ -75,6 +87,8 @@ def _advertisement_class() -> Any:
             self._data = bytes(data)
             self._options = options
             self.released = False
+            self.tx_power = options.tx_power_dbm
+            self.tx_power_answered = asyncio.Event()
 
         @method()
         def Release(self) -> None:
@@ -104,16 +118,34 @@ def _advertisement_class() -> Any:
         def Discoverable(self) -> "b":  # type: ignore[name-defined] # noqa: F821
             return self._options.discoverable
 
+        # Read-write: bluetoothd reports the power the controller applied by setting it.
+        # Exported only where the adapter can set TX power: elsewhere BlueZ 5.66 without
+        # --experimental rejects the whole advertisement for an experimental property.
+        @dbus_property(access=PropertyAccess.READWRITE, disabled=not with_tx_power)
+        def TxPower(self) -> "n":  # type: ignore[name-defined] # noqa: F821
+            return self.tx_power if self.tx_power is not None else 0
+
+        @TxPower.setter  # type: ignore[no-redef]
+        def TxPower(self, value: "n") -> None:  # type: ignore[name-defined] # noqa: F821
+            self.tx_power = int(value)
+            self.tx_power_answered.set()
+
     return Advertisement
 
 
 class BlueZAdvertiser(AdvertiserBackend):
+    """``applied_tx_power_dbm`` is what bluetoothd reported the controller applied at the last
+    registration (None where the adapter cannot set TX power: the Pi's onboard controllers have
+    no LE extended advertising, so BlueZ offers no ``CanSetTxPower`` there)."""
+
     def __init__(self, options: BlueZOptions | None = None) -> None:
         self.options = options or BlueZOptions()
         self._bus: Any = None
         self._manager: Any = None
         self._path: str | None = None
         self.registrations = 0
+        self.can_set_tx_power = False
+        self.tx_power_range_dbm: tuple[int, int] | None = None
 
     async def _connect(self) -> None:
         from dbus_fast import BusType
@@ -135,16 +167,22 @@ class BlueZAdvertiser(AdvertiserBackend):
                 UnavailableReason.UNSUPPORTED,
                 f"{self.options.adapter} has no LE advertising manager: it cannot advertise",
             )
-        self._manager = self._bus.get_proxy_object(BLUEZ, adapter_path, introspection).get_interface(
-            ADVERTISING_MANAGER
-        )
+        proxy = self._bus.get_proxy_object(BLUEZ, adapter_path, introspection)
+        self._manager = proxy.get_interface(ADVERTISING_MANAGER)
+        self.can_set_tx_power, self.tx_power_range_dbm = await _tx_power_support(proxy)
+
+    async def probe(self) -> None:
+        """Connect and read what the adapter can do (``can_set_tx_power``), advertising nothing."""
+        if self._bus is None:
+            await self._connect()
 
     async def advertise(self, service_uuid16: int, service_data: bytes) -> None:
         if self._bus is None:
             await self._connect()
         await self._unregister()
         path = f"{_PATH_ROOT}{next(_paths)}"
-        advertisement = _advertisement_class()(service_uuid16, service_data, self.options)
+        request = self.can_set_tx_power and self.options.tx_power_dbm is not None
+        advertisement = _advertisement_class(request)(service_uuid16, service_data, self.options)
         self._bus.export(path, advertisement)
         try:
             await self._manager.call_register_advertisement(path, {})
@@ -153,6 +191,15 @@ class BlueZAdvertiser(AdvertiserBackend):
             raise translate_dbus_error(exc) from exc
         self._path = path
         self.registrations += 1
+        if request:
+            import asyncio
+
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(advertisement.tx_power_answered.wait(), _TX_POWER_ANSWER_S)
+            # No answer: bluetoothd ignored the request (no --experimental), so nothing is known.
+            self.applied_tx_power_dbm = (
+                advertisement.tx_power if advertisement.tx_power_answered.is_set() else None
+            )
 
     async def _unregister(self) -> None:
         if self._path is None:
@@ -171,3 +218,18 @@ class BlueZAdvertiser(AdvertiserBackend):
         if self._bus is not None:
             await self._unregister()
             self._disconnect()
+
+
+async def _tx_power_support(adapter: Any) -> tuple[bool, tuple[int, int] | None]:
+    """Whether the adapter can set TX power, and its range: ``SupportedFeatures`` and
+    ``SupportedCapabilities`` of LEAdvertisingManager1 (absent before BlueZ 5.56 and in mocks)."""
+    try:
+        properties = adapter.get_interface("org.freedesktop.DBus.Properties")
+        values = await properties.call_get_all(ADVERTISING_MANAGER)
+    except Exception:
+        return False, None
+    features = values["SupportedFeatures"].value if "SupportedFeatures" in values else []
+    capabilities = values["SupportedCapabilities"].value if "SupportedCapabilities" in values else {}
+    low, high = capabilities.get("MinTxPower"), capabilities.get("MaxTxPower")
+    span = (int(low.value), int(high.value)) if low is not None and high is not None else None
+    return "CanSetTxPower" in features, span
