@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from beacon.clock import Clock
+from beacon.clock import SleepingClock
 from beacon.errors import BeaconError
 from beacon.radio import Advertiser, AdvertReport, Scanner
 from protocol.advert import service_data
@@ -96,7 +96,7 @@ class Session:
 
 
 async def record(
-    scanner: Scanner, advertiser: Advertiser, clock: Clock, seconds: float, *, step_s: float = 1.0
+    scanner: Scanner, advertiser: Advertiser, clock: SleepingClock, seconds: float, *, step_s: float = 1.0
 ) -> Session:
     """Advertise one random identifier for ``seconds`` and log every 0xFD6F report heard."""
     identifier = secrets.token_bytes(16)

@@ -1,4 +1,8 @@
-"""Clocks: the daemon asks one for unix seconds and sleeps through it, so tests run days in seconds."""
+"""Clocks: the daemon asks one for unix seconds and sleeps through it, so tests run days in seconds.
+
+:class:`protocol.clock.Clock` is the one clock type of beacon and server; the daemon's clock can
+also sleep. :class:`SimClock` drives beacons and the server together in the demo and simulator.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import asyncio
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "SimClock", "SystemClock"]
+from protocol.clock import Clock
+
+__all__ = ["Clock", "SimClock", "SleepingClock", "SystemClock"]
 
 
-class Clock(Protocol):
-    def now(self) -> float: ...
+class SleepingClock(Clock, Protocol):
     async def sleep_until(self, when: float) -> None: ...
 
 

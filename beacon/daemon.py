@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field, replace
 
 from beacon.activity import ActivitySignal
-from beacon.clock import Clock
+from beacon.clock import SleepingClock
 from beacon.radio import Advertiser, AdvertReport, RadioError, Scanner
 from beacon.schedule import KeySchedule
 from beacon.store import BeaconStore
@@ -58,7 +58,7 @@ class Daemon:
         scanner: Scanner,
         advertiser: Advertiser,
         syncer: Syncer | None,
-        clock: Clock,
+        clock: SleepingClock,
         rng: random.Random,
         sync_interval_s: float = 4 * 3600,
         activity: ActivitySignal | None = None,

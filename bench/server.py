@@ -40,6 +40,7 @@ from sqlalchemy.engine import make_url
 from protocol.export import DiagnosisKey
 from protocol.keys import en_interval_number, rolling_start
 from protocol.publish import UploadKey, tek_hmac
+from tracer_server.clock import utcnow
 
 ROUNDS = 5
 ADMIN_URL = os.environ.get("BLUEZONE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -183,7 +184,7 @@ def _export_child(url: str, workdir: str, queue: Any) -> None:
         settings=settings,
         storage=LocalDirectoryStorage(settings.exports_dir),
         signing_keys=[keys.export_signing],
-        now=clock_for(settings)(),
+        now=utcnow(clock_for(settings)),
         close_window=True,
     )
     elapsed = time.perf_counter() - started

@@ -114,6 +114,7 @@ async def _scenario(
     from beacon.warn import Notifier
     from protocol.risk import DEFAULT_RISK_CONFIG, daily_summaries, exposure_windows
     from sim.server import serve_in_thread
+    from tracer_server.clock import utcnow
     from tracer_server.db import transaction
     from tracer_server.services.export_job import run_export
     from tracer_server.services.officials import create_official
@@ -151,12 +152,11 @@ async def _scenario(
     air.set_obstruction(beacons["Alice"][0], beacons["Dung"][0], WALL_LOSS_DB)
 
     settings = Settings(data_dir=workdir / "server", export_min_keys=1000, export_padding_range=100)
-    server_clock: Callable[[], datetime] = lambda: datetime.fromtimestamp(clock.now(), UTC)  # noqa: E731
-    with serve_in_thread(settings, server_clock) as server:
+    with serve_in_thread(settings, clock) as server:  # beacons and server on one simulated clock
         event(f"tracer server up at {server.url} (SQLite, demo clock)")
         with transaction(server.state.factory) as db:
             _, api_key = create_official(
-                db=db, keys=server.state.keys, name="Official Tran", role="official", now=server_clock()
+                db=db, keys=server.state.keys, name="Official Tran", role="official", now=utcnow(clock)
             )
 
         last_view = 0.0
@@ -189,7 +189,7 @@ async def _scenario(
             settings=settings,
             storage=server.state.storage,
             signing_keys=[server.state.keys.export_signing],
-            now=server_clock(),
+            now=utcnow(clock),
             close_window=True,
             rng=rng.randbytes,
         )

@@ -132,18 +132,20 @@ def publish_through_server(
     progress: Callable[[str], None] = lambda _: None,
 ) -> ServerRun:
     """Upload every release's keys through a real tracer server and collect what it exports."""
+    from beacon.clock import SimClock
     from sim.server import serve_in_thread
+    from tracer_server.clock import utcnow
     from tracer_server.db import transaction
     from tracer_server.services.export_job import run_export
     from tracer_server.services.officials import create_official
     from tracer_server.settings import Settings
 
-    now = [float(release.upload.min()) if len(release) else until]
-    clock: Callable[[], datetime] = lambda: datetime.fromtimestamp(now[0], UTC)  # noqa: E731
+    # the server's clock, moved to each event below
+    clock = SimClock(float(release.upload.min()) if len(release) else until)
     uploads = sorted({float(u): None for u in release.upload})
     period = config.export_period_minutes * 60.0
     age = config.export_min_window_age_minutes * 60.0
-    first_tick = (np.floor(now[0] / period) + 1) * period + age
+    first_tick = (np.floor(clock.now() / period) + 1) * period + age
     ticks = list(np.arange(first_tick, until + period, period)) if len(release) else []
     events = sorted([(u, 0) for u in uploads] + [(float(t), 1) for t in ticks])
     run = ServerRun()
@@ -162,13 +164,17 @@ def publish_through_server(
         with serve_in_thread(settings, clock) as server:
             with transaction(server.state.factory) as db:
                 _, api_key = create_official(
-                    db=db, keys=server.state.keys, name="Simulated official", role="official", now=clock()
+                    db=db,
+                    keys=server.state.keys,
+                    name="Simulated official",
+                    role="official",
+                    now=utcnow(clock),
                 )
             pinned: VerificationKey = server.state.keys.export_verification
             seen: set[str] = set()
             rng = np.random.default_rng(int.from_bytes(run_key[:8], "little"))
             for when, kind in events:
-                now[0] = max(now[0], when)
+                clock.set(max(clock.now(), when))
                 if kind == 0:
                     rows = np.flatnonzero(release.upload == when)
                     agent = int(release.agent[rows[0]])
@@ -183,7 +189,7 @@ def publish_through_server(
                     settings=settings,
                     storage=server.state.storage,
                     signing_keys=[server.state.keys.export_signing],
-                    now=clock(),
+                    now=utcnow(clock),
                     rng=lambda n: rng.bytes(n),
                 )
                 index = _get(server.url + "v1/exports/index.txt").decode()

@@ -18,7 +18,7 @@ from tracer_server.api import keys as keys_api
 from tracer_server.api import officials as officials_api
 from tracer_server.api import verification as verification_api
 from tracer_server.api.deps import AppState
-from tracer_server.clock import Clock, DemoClock, system_clock
+from tracer_server.clock import Clock, DemoClock, SystemClock, utcnow
 from tracer_server.console import routes as console_routes
 from tracer_server.db import make_engine, make_sessionmaker
 from tracer_server.errors import ServerError, UnparsableRequest, error_body
@@ -38,7 +38,7 @@ log = logging.getLogger("tracer_server")
 
 def clock_for(settings: Settings) -> Clock:
     if settings.clock_start is None:
-        return system_clock
+        return SystemClock()
     return DemoClock(settings.clock_start, settings.clock_speed)
 
 
@@ -107,7 +107,7 @@ def create_app(
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, Any]:
-        return {"status": "ok", "time": int(state.clock().timestamp())}
+        return {"status": "ok", "time": int(state.clock.now())}
 
     return app
 
@@ -116,7 +116,7 @@ async def _job_loop(state: AppState) -> None:
     """Export and clean up every ``export_job_interval_seconds`` (in a thread: they block)."""
     while True:
         try:
-            now = state.clock()
+            now = utcnow(state.clock)
             await asyncio.to_thread(
                 run_export,
                 factory=state.factory,

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tracer_server.clock import utcnow
+
 __all__ = ["main"]
 
 
@@ -103,7 +105,9 @@ def _run(args: argparse.Namespace) -> int:
         if storage.get("index.txt") is None:  # devices may sync before the first export
             from tracer_server.app import clock_for
 
-            write_index(make_sessionmaker(make_engine(settings)), settings, storage, clock_for(settings)())
+            write_index(
+                make_sessionmaker(make_engine(settings)), settings, storage, utcnow(clock_for(settings))
+            )
         print(f"database ready at {_safe_url(settings.sqlalchemy_url)}; keys in {settings.keys_dir}")
         return 0
     if args.command == "run":
@@ -123,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
 
     keys = load_or_create_keys(settings)
     factory = make_sessionmaker(make_engine(settings))
-    now = clock_for(settings)()
+    now = utcnow(clock_for(settings))
     if args.command == "create-official":
         from tracer_server.services.officials import create_official
 

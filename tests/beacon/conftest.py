@@ -25,7 +25,7 @@ from beacon.sync import Syncer
 from beacon.warn import Notifier
 from protocol.export import VerificationKey
 from sim.server import free_port, serve_in_thread
-from tracer_server.clock import ManualClock
+from tracer_server.clock import ManualClock, utcnow
 from tracer_server.db import transaction
 from tracer_server.services.officials import create_official
 from tracer_server.settings import Settings
@@ -117,7 +117,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     with serve_in_thread(settings, clock) as server:
         with transaction(server.state.factory) as db:
             _, api_key = create_official(
-                db=db, keys=server.state.keys, name="Official", role="official", now=clock()
+                db=db, keys=server.state.keys, name="Official", role="official", now=utcnow(clock)
             )
         yield LiveServer(server.url, clock, settings, server.app, api_key)
 
@@ -137,7 +137,7 @@ def dead_url() -> str:
 
 
 def set_server_time(server: LiveServer, when: float) -> None:
-    server.clock.now = datetime.fromtimestamp(when, UTC)
+    server.clock.at = datetime.fromtimestamp(when, UTC)
 
 
 def issue_code(server: LiveServer, **fields: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from beacon.report import Reporter
+from tracer_server.clock import utcnow
 from tracer_server.services.export_job import run_export
 
 from .conftest import T0, LiveServer, World, syncer_for
@@ -42,7 +43,7 @@ def test_near_beacon_is_warned_and_far_beacon_is_not(world: World, live_server: 
 
         # D+1, 08:00: Alice tests positive; an official issues a code; she reports.
         world.clock.set(T0 + 86_400 + 8 * 3600)
-        live_server.clock.now = datetime.fromtimestamp(world.clock.now(), UTC)
+        live_server.clock.at = datetime.fromtimestamp(world.clock.now(), UTC)
         code = await asyncio.to_thread(_issue, live_server)
         reporter = Reporter(alice.store, alice.schedule, server_url=live_server.url)
         outcome = await reporter.report(code, consent=lambda keys, test: True, now=world.clock.now())
@@ -56,7 +57,7 @@ def test_near_beacon_is_warned_and_far_beacon_is_not(world: World, live_server: 
             settings=live_server.settings,
             storage=state.storage,
             signing_keys=[state.keys.export_signing],
-            now=live_server.clock(),
+            now=utcnow(live_server.clock),
             close_window=True,
         )
         assert report.keys >= 1
@@ -93,7 +94,7 @@ def test_opted_in_beacons_are_counted_and_the_others_send_chaff(
         ]
         for hour in range(0, 49):  # two days, hourly
             now = T0 + hour * 3600
-            live_server.clock.now = datetime.fromtimestamp(now, UTC)
+            live_server.clock.at = datetime.fromtimestamp(now, UTC)
             for signal in signals:
                 await signal.maybe_send(now)
         return [s.sent for s in signals]

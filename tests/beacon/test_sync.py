@@ -17,6 +17,7 @@ from beacon.warn import Notice, Notifier
 from protocol.export import DiagnosisKey, ReportType, SigningKey, write_export
 from protocol.keys import derive_aemk, derive_rpik, en_interval_number, encrypt_aem, rpi
 from protocol.matching import Sighting
+from tracer_server.clock import utcnow
 from tracer_server.services.export_job import run_export
 
 from .conftest import T0, LiveServer, World, dead_url, syncer_for
@@ -358,7 +359,7 @@ def test_a_live_server_with_nothing_published_syncs_to_nothing(world: World, liv
         settings=live_server.settings,
         storage=state.storage,
         signing_keys=[state.keys.export_signing],
-        now=live_server.clock(),
+        now=utcnow(live_server.clock),
         close_window=True,
     )
 

@@ -28,7 +28,7 @@ from protocol.keys import en_interval_number, rolling_start
 from protocol.publish import UploadKey, tek_hmac
 from tracer_server import migrate
 from tracer_server.app import create_app
-from tracer_server.clock import ManualClock
+from tracer_server.clock import ManualClock, utcnow
 from tracer_server.db import transaction
 from tracer_server.models import Exposure
 from tracer_server.services.export_job import ExportReport, run_export
@@ -110,7 +110,11 @@ def server(settings: Settings, clock: ManualClock) -> Iterator[Server]:
     with TestClient(app) as client:
         with transaction(app.state.bluezone.factory) as db:
             _, api_key = create_official(
-                db=db, keys=app.state.bluezone.keys, name="Official Nguyen", role="official", now=clock()
+                db=db,
+                keys=app.state.bluezone.keys,
+                name="Official Nguyen",
+                role="official",
+                now=utcnow(clock),
             )
         yield Server(client, settings, clock, app, api_key)
 
@@ -191,7 +195,7 @@ def make_server(tmp_path: Path, database_url: str, clock: ManualClock) -> Iterat
                     keys=app.state.bluezone.keys,
                     name=f"Official {next(numbers)}",
                     role="official",
-                    now=clock(),
+                    now=utcnow(clock),
                 )
             return Server(client, settings, clock, app, api_key)
 
@@ -233,7 +237,7 @@ def export_now(server: Server, **options: Any) -> ExportReport:
         settings=server.settings,
         storage=state.storage,
         signing_keys=[state.keys.export_signing],
-        now=server.clock(),
+        now=utcnow(server.clock),
         **options,
     )
 

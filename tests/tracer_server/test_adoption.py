@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import inspect, select
 
+from tracer_server.clock import utcnow
 from tracer_server.db import transaction
 from tracer_server.models import ActivityCount
 from tracer_server.services import adoption
@@ -43,7 +44,7 @@ def test_signals_count_per_district_and_utc_day(server: Server) -> None:
     assert _signal(server, "ham-yen") == 200
     with server.state.factory() as db:
         counts = {(r.district, r.day): r.count for r in db.scalars(select(ActivityCount))}
-    day = server.clock().date()
+    day = utcnow(server.clock).date()
     assert counts == {
         ("chiem-hoa", day - timedelta(days=1)): 3,
         ("chiem-hoa", day): 1,
@@ -72,7 +73,7 @@ def test_unknown_districts_chaff_and_floods_do_not_count(server: Server) -> None
 
 def test_report_shares_targets_small_counts_and_csv(server: Server) -> None:
     _load(server)
-    yesterday = server.clock() - timedelta(days=1)
+    yesterday = utcnow(server.clock) - timedelta(days=1)
     with transaction(server.state.factory) as db:
         for _ in range(12):
             adoption.record_activity(db, "tuyen-quang", yesterday)
@@ -80,7 +81,7 @@ def test_report_shares_targets_small_counts_and_csv(server: Server) -> None:
             adoption.record_activity(db, "lam-binh", yesterday)
         adoption.set_target(db, "tuyen-quang", 0.6, yesterday.date() + timedelta(days=90))
     with server.state.factory() as db:
-        rows = {r.code: r for r in adoption.report(db, server.clock().date())}
+        rows = {r.code: r for r in adoption.report(db, utcnow(server.clock).date())}
     city = rows["tuyen-quang"]
     assert city.active == 12 and city.shown == "12"
     assert abs(city.share_smartphones - 12 / 101_883) < 1e-12

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tracer_server.clock import utcnow
 from tracer_server.db import transaction
 from tracer_server.models import Official
 from tracer_server.services.officials import create_official
@@ -20,7 +21,9 @@ PASSWORD = "a long enough password"
 def _client(server: Server, name: str, role: str) -> TestClient:
     state = server.state
     with transaction(state.factory) as db:
-        create_official(db=db, keys=state.keys, name=name, role=role, now=server.clock(), password=PASSWORD)
+        create_official(
+            db=db, keys=state.keys, name=name, role=role, now=utcnow(server.clock), password=PASSWORD
+        )
     client = TestClient(server.app, base_url="https://testserver")
     csrf = _csrf(client.get("/console/login").text)
     response = client.post("/console/login", data={"name": name, "password": PASSWORD, "csrf": csrf})
@@ -38,7 +41,7 @@ def test_session_cookie_is_secure_httponly_samesite_strict(server: Server) -> No
     state = server.state
     with transaction(state.factory) as db:
         create_official(
-            db=db, keys=state.keys, name="Lan", role="official", now=server.clock(), password=PASSWORD
+            db=db, keys=state.keys, name="Lan", role="official", now=utcnow(server.clock), password=PASSWORD
         )
     client = TestClient(server.app, base_url="https://testserver")
     csrf = _csrf(client.get("/console/login").text)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text
 from protocol.errors import ExportError
 from protocol.export import SigningKey, read_export
 from protocol.publish import UploadKey
+from tracer_server.clock import utcnow
 from tracer_server.db import transaction
 from tracer_server.models import ExportBatch, ExportFile, Exposure, PaddingKey, VerificationCode
 from tracer_server.services.cleanup import run_cleanup
@@ -104,7 +105,7 @@ def add_keys(
     rolling_period: int = 144,
 ) -> list[bytes]:
     rng = random.Random(seed)
-    start = today_start(server.clock()) - 144 * days_ago
+    start = today_start(utcnow(server.clock)) - 144 * days_ago
     rows = [
         Exposure(
             key_data=rng.randbytes(16),
@@ -140,7 +141,7 @@ def publish_now(server: Server, keys: list[UploadKey]) -> None:
 
 def test_export_files_are_named_start_end_and_a_five_digit_number(exporter: Server) -> None:
     add_keys(exporter, 3, created_at=at(10))
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     report = export_now(exporter)
     assert report.files == [f"{stamp(at(8))}-{stamp(at(12))}-00001.zip"]
     assert re.fullmatch(r"\d+-\d+-\d{5}\.zip", report.files[0])
@@ -150,7 +151,7 @@ def test_index_lists_relative_names_oldest_first(exporter: Server, storage: Memo
     add_keys(exporter, 2, created_at=at(13), seed=2)
     add_keys(exporter, 2, created_at=at(10), seed=1)
     add_keys(exporter, 2, created_at=at(17), seed=3)
-    exporter.clock.now = at(22)
+    exporter.clock.at = at(22)
     export_now(exporter)
     names = index_names(exporter)
     assert names == [
@@ -163,13 +164,13 @@ def test_index_lists_relative_names_oldest_first(exporter: Server, storage: Memo
 
 def test_index_is_rewritten_after_the_zips_are_in_place(exporter: Server, storage: MemoryStorage) -> None:
     add_keys(exporter, 2, created_at=at(10), seed=1)
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     export_now(exporter)
     assert storage.puts[-1] == "index.txt" and storage.puts.count("index.txt") == 1
     first_run = len(storage.puts)
 
     add_keys(exporter, 2, created_at=at(13), seed=2)
-    exporter.clock.now = at(18)
+    exporter.clock.at = at(18)
     export_now(exporter)
     second = storage.puts[first_run:]
     assert second == [f"{stamp(at(12))}-{stamp(at(16))}-00001.zip", "index.txt"]
@@ -185,7 +186,7 @@ def test_a_run_with_nothing_to_export_writes_an_empty_index(exporter: Server, st
 def test_an_empty_window_gets_no_file(exporter: Server) -> None:
     add_keys(exporter, 2, created_at=at(2), seed=1)  # 00:00-04:00
     add_keys(exporter, 2, created_at=at(13), seed=2)  # 12:00-16:00; 04:00-12:00 is empty
-    exporter.clock.now = at(18)
+    exporter.clock.at = at(18)
     report = export_now(exporter)
     assert report.batches == 4
     assert index_names(exporter) == [
@@ -199,7 +200,7 @@ def test_an_empty_window_gets_no_file(exporter: Server) -> None:
 
 def test_a_small_batch_is_padded_to_the_minimum_plus_up_to_the_range(exporter: Server) -> None:
     real = add_keys(exporter, 3, created_at=at(10))
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     report = export_now(exporter)
     (export,) = read_exports(exporter).values()
     assert 20 <= len(export.keys) <= 25
@@ -212,7 +213,7 @@ def test_padding_size_varies_within_the_range(make_server: Callable[..., Server]
     server = make_server(storage=MemoryStorage(), export_padding_range=1000)
     for hour, seed in ((1, 1), (5, 2), (9, 3), (13, 4)):
         add_keys(server, 1, created_at=at(hour), seed=seed)
-    server.clock.now = at(22)
+    server.clock.at = at(22)
     export_now(server)
     sizes = [len(export.keys) for export in read_exports(server).values()]
     assert all(20 <= size <= 1020 for size in sizes) and len(set(sizes)) > 1
@@ -221,7 +222,7 @@ def test_padding_size_varies_within_the_range(make_server: Callable[..., Server]
 def test_a_batch_at_the_minimum_is_not_padded(make_server: Callable[..., Server]) -> None:
     server = make_server(storage=MemoryStorage(), export_min_keys=5)
     real = add_keys(server, 5, created_at=at(10))
-    server.clock.now = at(14)
+    server.clock.at = at(14)
     report = export_now(server)
     assert report.padding == 0
     assert sorted(exported_keys(server)) == sorted(real)
@@ -235,7 +236,7 @@ def test_padding_keys_copy_real_keys_metadata(exporter: Server) -> None:
     real += add_keys(
         exporter, 1, created_at=at(10), seed=3, report_type=3, days_since_onset=None, rolling_period=70
     )
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     export_now(exporter)
     (export,) = read_exports(exporter).values()
 
@@ -257,7 +258,7 @@ def test_padding_keys_copy_real_keys_metadata(exporter: Server) -> None:
 
 def test_a_rerun_of_a_batch_writes_byte_identical_files(splitter: Server, storage: MemoryStorage) -> None:
     add_keys(splitter, 3, created_at=at(10))
-    splitter.clock.now = at(14)
+    splitter.clock.at = at(14)
     export_now(splitter)
     before = {name: storage.files[name] for name in index_names(splitter)}
     padding_before = count_rows(splitter, PaddingKey)
@@ -266,7 +267,7 @@ def test_a_rerun_of_a_batch_writes_byte_identical_files(splitter: Server, storag
     with transaction(splitter.state.factory) as db:
         db.execute(text("UPDATE export_batches SET status = 'open'"))
     storage.files.clear()
-    splitter.clock.now = at(15)
+    splitter.clock.at = at(15)
     export_now(splitter)
     after = {name: storage.files[name] for name in index_names(splitter)}
     assert after == before
@@ -278,7 +279,7 @@ def test_a_rerun_of_a_batch_writes_byte_identical_files(splitter: Server, storag
 
 def test_a_batch_over_the_file_limit_is_split_into_1_of_1_files_with_distinct_ends(splitter: Server) -> None:
     real = add_keys(splitter, 3, created_at=at(10))
-    splitter.clock.now = at(14)
+    splitter.clock.at = at(14)
     report = export_now(splitter)
     exports = read_exports(splitter)
     total = 3 + report.padding
@@ -298,7 +299,7 @@ def test_a_batch_over_the_file_limit_is_split_into_1_of_1_files_with_distinct_en
 
 def test_keys_in_a_file_are_sorted_by_their_bytes(exporter: Server) -> None:
     add_keys(exporter, 12, created_at=at(10))
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     export_now(exporter)
     (export,) = read_exports(exporter).values()
     data = [k.key_data for k in export.keys]
@@ -307,7 +308,7 @@ def test_keys_in_a_file_are_sorted_by_their_bytes(exporter: Server) -> None:
 
 def test_export_files_verify_with_the_servers_export_key(exporter: Server, storage: MemoryStorage) -> None:
     add_keys(exporter, 3, created_at=at(10))
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     (name,) = export_now(exporter).files
     verification = exporter.state.keys.export_verification
     export = read_export(storage.files[name], verification)
@@ -320,7 +321,7 @@ def test_export_files_verify_with_the_servers_export_key(exporter: Server, stora
 
 def test_export_files_do_not_verify_with_another_key(exporter: Server, storage: MemoryStorage) -> None:
     add_keys(exporter, 3, created_at=at(10))
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     (name,) = export_now(exporter).files
     stranger = SigningKey.generate("452", "v1").verification_key()
     with pytest.raises(ExportError):
@@ -332,26 +333,26 @@ def test_export_files_do_not_verify_with_another_key(exporter: Server, storage: 
 
 def test_keys_are_released_only_two_hours_after_their_window_closes(exporter: Server) -> None:
     real = add_keys(exporter, 2, created_at=at(10))
-    exporter.clock.now = at(13, 59)
+    exporter.clock.at = at(13, 59)
     assert export_now(exporter).batches == 0
     assert exported_keys(exporter) == []
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     assert export_now(exporter).keys == 2
     assert set(real) <= set(exported_keys(exporter))
 
 
 def test_a_window_is_exported_once(exporter: Server, storage: MemoryStorage) -> None:
     real = add_keys(exporter, 2, created_at=at(10))
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     export_now(exporter)
-    exporter.clock.now = at(15)
+    exporter.clock.at = at(15)
     report = export_now(exporter)
     assert report.batches == 0 and report.files == []
     assert sorted(k for k in exported_keys(exporter) if k in real) == sorted(real)
 
 
 def test_close_window_exports_the_open_window_at_once(exporter: Server) -> None:
-    published = [UploadKey(bytes([7]) * 16, today_start(exporter.clock()) - 144)]
+    published = [UploadKey(bytes([7]) * 16, today_start(utcnow(exporter.clock)) - 144)]
     publish_now(exporter, published)
     report = export_now(exporter, close_window=True)
     assert report.keys == 1 and report.files and report.files[0].startswith(f"{stamp(at(8))}-")
@@ -359,15 +360,15 @@ def test_close_window_exports_the_open_window_at_once(exporter: Server) -> None:
 
 
 def test_a_key_published_after_close_window_in_the_same_hour_is_still_exported(exporter: Server) -> None:
-    first = [UploadKey(bytes([1]) * 16, today_start(exporter.clock()) - 144)]
+    first = [UploadKey(bytes([1]) * 16, today_start(utcnow(exporter.clock)) - 144)]
     publish_now(exporter, first)
     export_now(exporter, close_window=True)  # 10:30: exports 08:00-10:30
 
-    exporter.clock.now = at(10, 40)
-    second = [UploadKey(bytes([2]) * 16, today_start(exporter.clock()) - 288)]
+    exporter.clock.at = at(10, 40)
+    second = [UploadKey(bytes([2]) * 16, today_start(utcnow(exporter.clock)) - 288)]
     publish_now(exporter, second)  # arrives at 10:40, stored as 10:00
 
-    exporter.clock.now = at(10, 0, day=23)
+    exporter.clock.at = at(10, 0, day=23)
     export_now(exporter)
     export_now(exporter, close_window=True)
     published = exported_keys(exporter)
@@ -380,21 +381,21 @@ def test_a_key_published_after_close_window_in_the_same_hour_is_still_exported(e
 
 def test_export_refuses_to_run_while_another_holds_the_lease(exporter: Server) -> None:
     add_keys(exporter, 2, created_at=at(10))
-    exporter.clock.now = at(14)
-    with export_lease(exporter.state.factory, exporter.clock()), pytest.raises(LockBusy):
+    exporter.clock.at = at(14)
+    with export_lease(exporter.state.factory, utcnow(exporter.clock)), pytest.raises(LockBusy):
         export_now(exporter)
     assert export_now(exporter).batches == 1  # released at the end of the block
 
 
 def test_a_lease_left_by_a_crashed_writer_expires_after_15_minutes(exporter: Server) -> None:
     add_keys(exporter, 2, created_at=at(10))
-    exporter.clock.now = at(14)
-    lease = export_lease(exporter.state.factory, exporter.clock())
+    exporter.clock.at = at(14)
+    lease = export_lease(exporter.state.factory, utcnow(exporter.clock))
     lease.__enter__()  # never released: the process died
-    exporter.clock.now = at(14, 14)
+    exporter.clock.at = at(14, 14)
     with pytest.raises(LockBusy):
         export_now(exporter)
-    exporter.clock.now = at(14, 16)
+    exporter.clock.at = at(14, 16)
     assert export_now(exporter).batches == 1
 
 
@@ -403,7 +404,7 @@ def test_a_crash_mid_export_then_a_rerun_publishes_every_key_exactly_once(
 ) -> None:
     real = add_keys(splitter, 3, created_at=at(10), seed=1)
     real += add_keys(splitter, 2, created_at=at(13), seed=2)
-    splitter.clock.now = at(18)
+    splitter.clock.at = at(18)
     zips: list[str] = []
 
     def second_file_fails(name: str) -> bool:
@@ -437,12 +438,12 @@ def test_a_crash_writing_the_index_is_repaired_by_the_next_run(
     exporter: Server, storage: MemoryStorage
 ) -> None:
     add_keys(exporter, 2, created_at=at(10))
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     storage.fail = lambda name: name == "index.txt"
     with pytest.raises(OSError):
         export_now(exporter)
     storage.fail = lambda _: False
-    exporter.clock.now = at(14, 10)
+    exporter.clock.at = at(14, 10)
     export_now(exporter)
     assert index_names(exporter) == [f"{stamp(at(8))}-{stamp(at(12))}-00001.zip"]
 
@@ -455,14 +456,14 @@ def test_cleanup_after_15_days_removes_keys_files_index_entries_and_codes(
 ) -> None:
     issue(exporter)
     add_keys(exporter, 3, created_at=at(10))
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     (name,) = export_now(exporter).files
 
-    exporter.clock.now = at(14) + timedelta(days=15)
-    recent = add_keys(exporter, 2, created_at=exporter.clock() - timedelta(hours=1), seed=9)
+    exporter.clock.at = at(14) + timedelta(days=15)
+    recent = add_keys(exporter, 2, created_at=utcnow(exporter.clock) - timedelta(hours=1), seed=9)
     state = exporter.state
     report = run_cleanup(
-        factory=state.factory, settings=exporter.settings, storage=state.storage, now=exporter.clock()
+        factory=state.factory, settings=exporter.settings, storage=state.storage, now=utcnow(exporter.clock)
     )
     assert report.exposures == 3 and report.files == 1 and report.codes == 1
     assert set(stored_exposures(exporter)) == set(recent)
@@ -476,12 +477,12 @@ def test_cleanup_after_15_days_removes_keys_files_index_entries_and_codes(
 def test_cleanup_keeps_what_is_younger_than_14_days(exporter: Server, storage: MemoryStorage) -> None:
     issue(exporter)
     add_keys(exporter, 3, created_at=at(10))
-    exporter.clock.now = at(14)
+    exporter.clock.at = at(14)
     (name,) = export_now(exporter).files
-    exporter.clock.now = at(7) + timedelta(days=14)  # 13 days after the batch ended at 12:00
+    exporter.clock.at = at(7) + timedelta(days=14)  # 13 days after the batch ended at 12:00
     state = exporter.state
     report = run_cleanup(
-        factory=state.factory, settings=exporter.settings, storage=state.storage, now=exporter.clock()
+        factory=state.factory, settings=exporter.settings, storage=state.storage, now=utcnow(exporter.clock)
     )
     assert (report.exposures, report.files, report.codes) == (0, 0, 0)
     assert name in storage.files and index_names(exporter) == [name]
@@ -494,7 +495,7 @@ def test_cleanup_keeps_what_is_younger_than_14_days(exporter: Server, storage: M
 @pytest.fixture
 def served(server: Server) -> tuple[Server, str]:
     add_keys(server, 3, created_at=at(10))
-    server.clock.now = at(14)
+    server.clock.at = at(14)
     (name,) = export_now(server).files
     return server, name
 

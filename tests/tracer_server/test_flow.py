@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from protocol.export import ReportType, read_export
+from tracer_server.clock import utcnow
 from tracer_server.services.export_job import run_export
 
 from .conftest import Server, certificate_for, device_keys, issue, publish_body
@@ -12,7 +13,7 @@ def test_issue_verify_certificate_publish_export_round_trip(server: Server) -> N
     issued = issue(server, symptomDate="2025-11-20")
     assert len(issued["code"]) == 8 and issued["code"].isdigit()
     assert len(issued["longCode"]) == 16
-    keys = device_keys(server.clock())
+    keys = device_keys(utcnow(server.clock))
     cert = certificate_for(server, issued["code"], keys)
 
     published = server.client.post("/v1/publish", json=publish_body(cert, keys))
@@ -28,7 +29,7 @@ def test_issue_verify_certificate_publish_export_round_trip(server: Server) -> N
         settings=server.settings,
         storage=state.storage,
         signing_keys=[state.keys.export_signing],
-        now=server.clock(),
+        now=utcnow(server.clock),
     )
     assert report.keys == 3 and report.files
     index = server.client.get("/v1/exports/index.txt")

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from protocol.export import ReportType, read_export
+from tracer_server.clock import utcnow
 from tracer_server.models import Exposure
 from tracer_server.services.export_job import run_export
 
@@ -40,14 +41,14 @@ def _export(server: Server) -> list[Any]:
         settings=server.settings,
         storage=state.storage,
         signing_keys=[state.keys.export_signing],
-        now=server.clock(),
+        now=utcnow(server.clock),
         close_window=True,
     )
     return [read_export(state.storage.get(name), state.keys.export_verification) for name in report.files]
 
 
 def test_likely_keys_revised_to_confirmed_reappear_in_revised_keys_unpadded(server: Server) -> None:
-    keys = device_keys(server.clock())
+    keys = device_keys(utcnow(server.clock))
     first = _publish(server, "likely", keys)
     assert first.status_code == 200 and first.json()["insertedExposures"] == 3
     token = first.json()["revisionToken"]
@@ -65,7 +66,7 @@ def test_likely_keys_revised_to_confirmed_reappear_in_revised_keys_unpadded(serv
 
 
 def test_a_key_is_revised_once(server: Server) -> None:
-    keys = device_keys(server.clock())
+    keys = device_keys(utcnow(server.clock))
     token = _publish(server, "likely", keys).json()["revisionToken"]
     assert _publish(server, "confirmed", keys, token).status_code == 200
     again = _publish(server, "negative", keys, token)
@@ -74,7 +75,7 @@ def test_a_key_is_revised_once(server: Server) -> None:
 
 
 def test_confirmed_keys_cannot_be_revoked(server: Server) -> None:
-    keys = device_keys(server.clock())
+    keys = device_keys(utcnow(server.clock))
     token = _publish(server, "confirmed", keys).json()["revisionToken"]
     revoked = _publish(server, "negative", keys, token)
     assert all("invalid_report_type_transition" in w for w in revoked.json()["warnings"])
@@ -83,7 +84,7 @@ def test_confirmed_keys_cannot_be_revoked(server: Server) -> None:
 
 
 def test_revision_without_or_with_a_foreign_token_is_refused(server: Server) -> None:
-    keys = device_keys(server.clock())
+    keys = device_keys(utcnow(server.clock))
     _publish(server, "likely", keys)
     without = _publish(server, "confirmed", keys)
     assert without.status_code == 400 and "revisionToken" in str(without.json())
@@ -92,15 +93,17 @@ def test_revision_without_or_with_a_foreign_token_is_refused(server: Server) -> 
 
 
 def test_revision_tokens_do_not_reveal_how_many_keys_they_cover(server: Server) -> None:
-    one = _publish(server, "likely", device_keys(server.clock(), days=1, rng_seed=1)).json()["revisionToken"]
-    many = _publish(server, "likely", device_keys(server.clock(), days=10, rng_seed=2)).json()[
+    one = _publish(server, "likely", device_keys(utcnow(server.clock), days=1, rng_seed=1)).json()[
+        "revisionToken"
+    ]
+    many = _publish(server, "likely", device_keys(utcnow(server.clock), days=10, rng_seed=2)).json()[
         "revisionToken"
     ]
     assert len(one) == len(many)
 
 
 def test_chaff_is_answered_without_touching_the_database(server: Server) -> None:
-    keys = device_keys(server.clock())
+    keys = device_keys(utcnow(server.clock))
     real = _publish(server, "confirmed", keys)
     with server.state.factory() as db:
         before = db.scalar(select(func.count()).select_from(Exposure))
@@ -150,7 +153,7 @@ def test_logs_of_a_full_flow_hold_no_address_agent_key_or_code(
     server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    keys = device_keys(server.clock())
+    keys = device_keys(utcnow(server.clock))
     issued = issue(server)
     cert = certificate_for(server, issued["code"], keys)
     server.client.post(

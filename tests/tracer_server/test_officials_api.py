@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from tracer_server.clock import utcnow
 from tracer_server.db import transaction
 from tracer_server.models import AuditEntry, Official, VerificationCode
 
@@ -69,7 +70,7 @@ def test_issued_code_is_eight_digits_and_the_long_code_sixteen_characters(server
 
 
 def test_short_code_expires_in_an_hour_and_long_code_in_a_day(server: Server) -> None:
-    now = server.clock()
+    now = utcnow(server.clock)
     issued = issue(server)
     assert issued["expiresAtTimestamp"] == int((now + timedelta(hours=1)).timestamp())
     assert issued["longExpiresAtTimestamp"] == int((now + timedelta(hours=24)).timestamp())

@@ -24,6 +24,7 @@ from sqlalchemy import event, text
 from protocol.export import ReportType
 from protocol.keys import en_interval_number
 from protocol.publish import UploadKey, tek_hmac
+from tracer_server.clock import utcnow
 from tracer_server.settings import HealthAuthorityConfig
 
 from .conftest import (
@@ -189,7 +190,7 @@ def test_a_key_starting_in_the_future_is_dropped_with_a_warning(server: Server) 
 
 
 def test_a_key_starting_later_today_is_in_the_future(server: Server) -> None:
-    now_interval = en_interval_number(server.clock().timestamp())
+    now_interval = en_interval_number(utcnow(server.clock).timestamp())
     later = UploadKey(bytes(range(16)), now_interval + 1, 144 - (now_interval + 1) % 144)
     keys = [key(1), later]
     body = publish_keys(server, keys).json()
@@ -244,10 +245,10 @@ def test_a_still_valid_key_is_embargoed_until_the_window_after_it_ends(server: S
     assert today.key_data not in published
 
     # Today's key ends at midnight: the 00:00-04:00 window releases it, from 06:00.
-    server.clock.now = datetime(2025, 11, 23, 5, 59, tzinfo=UTC)
+    server.clock.at = datetime(2025, 11, 23, 5, 59, tzinfo=UTC)
     export_now(server)
     assert today.key_data not in exported_keys(server)
-    server.clock.now = datetime(2025, 11, 23, 6, 0, tzinfo=UTC)
+    server.clock.at = datetime(2025, 11, 23, 6, 0, tzinfo=UTC)
     export_now(server)
     assert exported_keys(server).count(today.key_data) == 1
 
@@ -489,7 +490,7 @@ def test_a_negative_test_stores_nothing(server: Server) -> None:
 
 def days_since_onset(server: Server) -> dict[int, int | None]:
     """Days since onset by the key's days ago."""
-    start = today_start(server.clock())
+    start = today_start(utcnow(server.clock))
     return {
         (start - row.rolling_start) // 144: row.days_since_onset for row in stored_exposures(server).values()
     }
@@ -721,4 +722,4 @@ def test_an_arrival_time_is_truncated_to_the_hour(server: Server) -> None:
     assert publish_keys(server, keys).status_code == 200
     created = stored_exposures(server)[keys[0].key_data].created_at
     created = created.replace(tzinfo=UTC) if created.tzinfo is None else created
-    assert created == datetime(2025, 11, 22, 10, tzinfo=UTC) == server.clock() - timedelta(minutes=30)
+    assert created == datetime(2025, 11, 22, 10, tzinfo=UTC) == utcnow(server.clock) - timedelta(minutes=30)

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from protocol.keys import en_interval_number
 from protocol.publish import tek_hmac
+from tracer_server.clock import utcnow
 
 from .conftest import SECRET, Server, device_keys, issue, verify
 
@@ -265,12 +266,12 @@ def test_certificate_header_is_es256_with_the_key_id(server: Server) -> None:
 
 
 def test_certificate_claims_bind_the_hmac_and_the_diagnosis(server: Server) -> None:
-    keys = device_keys(server.clock())
+    keys = device_keys(utcnow(server.clock))
     mac = base64.b64encode(tek_hmac(SECRET, keys)).decode()
     token = token_for(server, testType="likely", symptomDate="2025-11-20", testDate="2025-11-21")
     cert = post_certificate(server, token, mac).json()["certificate"]
     claims = decode_certificate(server, cert)
-    now = int(server.clock().timestamp())
+    now = int(utcnow(server.clock).timestamp())
     assert claims["iss"] == "vn.bluezone.verification" and claims["aud"] == "vn.bluezone.keyserver"
     assert claims["iat"] == now and claims["nbf"] <= now
     assert claims["exp"] == claims["iat"] + 15 * 60

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracer_server.clock import Clock
+from tracer_server.clock import Clock, utcnow
 from tracer_server.models import Official
 from tracer_server.secrets_store import ServerKeys
 from tracer_server.services.certificates import Authority
@@ -71,7 +71,7 @@ DbDep = Annotated[Session, Depends(_db, scope="function")]
 
 
 async def _now(state: StateDep) -> datetime:
-    return state.clock()
+    return utcnow(state.clock)
 
 
 NowDep = Annotated[datetime, Depends(_now)]
@@ -88,7 +88,7 @@ async def _client_id(request: Request, state: StateDep) -> bytes:
     """The caller's address, HMAC'd at once under a daily key: rate limits need an identifier,
     logs need none."""
     host = request.client.host if request.client else "unknown"
-    return client_identifier(state.keys, host, state.clock())
+    return client_identifier(state.keys, host, utcnow(state.clock))
 
 
 ClientId = Annotated[bytes, Depends(_client_id)]

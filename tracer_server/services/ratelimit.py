@@ -9,10 +9,10 @@ per minute (fixed window, ``INCR`` + ``EXPIRE``).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from tracer_server.clock import Clock
 from tracer_server.errors import RateLimited
 from tracer_server.secrets_store import ServerKeys
 
@@ -33,12 +33,12 @@ class Limiter(Protocol):
 class MemoryLimiter:
     """At most ``limit`` attempts per identifier per sliding minute, in this process."""
 
-    def __init__(self, limit: int, clock: Callable[[], datetime]) -> None:
+    def __init__(self, limit: int, clock: Clock) -> None:
         self._limit, self._clock = limit, clock
         self._seen: dict[bytes, deque[float]] = {}
 
     def check(self, identifier: bytes) -> None:
-        now = self._clock().timestamp()
+        now = self._clock.now()
         window = self._seen.setdefault(identifier, deque())
         while window and window[0] <= now - 60:
             window.popleft()
@@ -52,16 +52,14 @@ class MemoryLimiter:
 class RedisLimiter:
     """At most ``limit`` attempts per identifier per clock minute, across processes."""
 
-    def __init__(
-        self, url: str, limit: int, clock: Callable[[], datetime], prefix: str = "bluezone:rl:"
-    ) -> None:
+    def __init__(self, url: str, limit: int, clock: Clock, prefix: str = "bluezone:rl:") -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._limit, self._clock, self._prefix = limit, clock, prefix
 
     def check(self, identifier: bytes) -> None:
-        minute = int(self._clock().timestamp() // 60)
+        minute = int(self._clock.now() // 60)
         key = f"{self._prefix}{identifier.hex()[:32]}:{minute}"
         pipe = self._redis.pipeline()
         pipe.incr(key)
