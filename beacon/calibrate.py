@@ -109,7 +109,8 @@ async def record(
     unsubscribe = scanner.on_report(on_report)
     await scanner.start()
     try:
-        await advertiser.advertise(service_data(identifier, secrets.token_bytes(4)))
+        async with scanner.paused():
+            await advertiser.advertise(service_data(identifier, secrets.token_bytes(4)))
         start = clock.now()
         while (now := clock.now()) < start + seconds:
             await scanner.scan_window(now)

@@ -109,7 +109,8 @@ class Daemon:
             self._claim_applied_tx_power()
             advert = self.schedule.rotate(now)
             try:
-                await self.advertiser.advertise(advert.service_data)
+                async with self.scanner.paused():  # a new address while scanning: disallowed
+                    await self.advertiser.advertise(advert.service_data)
             except RadioError as exc:  # keep scanning: retried at the next rotation
                 log.error("advertising failed: %s", exc)
             else:

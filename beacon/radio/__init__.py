@@ -7,7 +7,8 @@ service data with :mod:`protocol.advert`, drop what does not parse.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -98,6 +99,18 @@ class Scanner:
 
     async def scan_window(self, start: float) -> None:
         await self.backend.on_scan_window(start)
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """Scanning stopped while the body runs: a controller without LE extended advertising
+        has one random address for scanning and advertising and may not change it while
+        either runs (LE Set Random Address answers Command Disallowed), so the advertiser's
+        fresh address at each RPI change needs the scan stopped (the qemu tier shows it)."""
+        await self.backend.pause()
+        try:
+            yield
+        finally:
+            await self.backend.resume()
 
     async def __aenter__(self) -> Scanner:
         await self.start()

@@ -48,6 +48,12 @@ class ScannerBackend(ABC):
     async def on_scan_window(self, start: float) -> None:  # noqa: B027 - optional hook, no-op by default
         """Called at each logical scan window; a backend that samples per window does it here."""
 
+    async def pause(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Stop hearing for a moment (the advertiser is changing its address)."""
+
+    async def resume(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Hear again after :meth:`pause`."""
+
 
 class AdvertiserBackend(ABC):
     """Broadcasts one payload until told otherwise; each call rotates the address with it.

@@ -128,6 +128,7 @@ class BleakScanBackend(ScannerBackend):
         self.passive_active = False
         self.restarts = 0
         self.quiet_checks = 0  # silent spells the adapter's state showed to be an empty room
+        self._paused = False
 
     def _make_scanner(self, passive: bool) -> Any:
         from bleak import BleakScanner
@@ -197,6 +198,20 @@ class BleakScanBackend(ScannerBackend):
             self._scanner = None
         self._callback = None
 
+    async def pause(self) -> None:
+        self._paused = True  # the watchdog leaves a paused scanner alone
+        if self._scanner is not None:
+            with contextlib.suppress(Exception):
+                await self._scanner.stop()
+
+    async def resume(self) -> None:
+        try:
+            if self._callback is not None:
+                await self._start_scanner()
+        finally:
+            self._paused = False
+            self.last_report = self.clock()
+
     def _probe(self) -> Probe | None:
         if self.options.probe is not None:
             return self.options.probe
@@ -227,7 +242,7 @@ class BleakScanBackend(ScannerBackend):
         backoff = 5.0
         while True:
             await asyncio.sleep(min(self.options.watchdog_s / 4, 30.0))
-            if self.clock() - self.last_report < self.options.watchdog_s:
+            if self._paused or self.clock() - self.last_report < self.options.watchdog_s:
                 backoff = 5.0
                 continue
             reason = await self._evidence()

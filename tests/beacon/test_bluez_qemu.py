@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 
 from tests.beacon.qemu import vm
+from tests.beacon.test_deploy import _guide_settings, _guide_toml, _unit
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +45,18 @@ TX_POWER_DBM = -12
 """Plays this beacon's calibrated TX power; the emulated controller applies 0 dBm whatever is asked."""
 
 
+GUEST = f"{sys.executable} tests/beacon/qemu/guest.py"
+STATUS_MARK = "BLUEZONE-VM-STATUS "
+LISTEN_S = 12
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     bluetoothd: str = ""
     setup: str = ""
     """Shell run after bluetoothd is up, before the beacon starts."""
+    command: str = f"{GUEST} {ROUNDS} {TX_POWER_DBM}"
 
     def script(self) -> str:
         return f"""
@@ -62,7 +69,7 @@ for i in $(seq 100); do
   sleep 0.2
 done
 {self.setup}
-{sys.executable} tests/beacon/qemu/guest.py {ROUNDS} {TX_POWER_DBM}
+{self.command}
 """
 
 
@@ -82,7 +89,48 @@ EXTENDED_PLAIN = Scenario("extended advertising, plain bluetoothd")
 EXTENDED = Scenario("extended advertising, bluetoothd --experimental", "--experimental")
 PI_LIKE = Scenario("LE without extended advertising (the Pi's onboard controllers)")
 CONNECTABLE = Scenario("a connectable adapter", setup="btmgmt --index 0 connectable on > /dev/null")
-BOOTS = (Boot("-l2", (EXTENDED_PLAIN, EXTENDED)), Boot("-L -l2", (PI_LIKE, CONNECTABLE)))
+
+
+def _guide_script() -> str:
+    """The Raspberry Pi guide's set-up as far as a VM without systemd allows: its user and
+    groups, its beacon.toml and pinned key file, and the unit's own command, user and
+    environment; then a witness listens and ``status --json`` runs as the unit's user."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    service = _unit()["Service"]
+    (variable,) = service["Environment"].split()
+    config = variable.split("=", 1)[1]
+    user = service["User"]
+    settings = _guide_settings()
+    (pinned,) = settings.pinned_keys
+    pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    as_user = f"setpriv --reuid={user} --regid={user} --init-groups env {variable}"
+    return f"""
+useradd --system --user-group --home-dir {settings.state_dir} {user}
+usermod -a -G bluetooth {user}
+mkdir -p {settings.state_dir} {Path(config).parent} {Path(pinned["pem_file"]).parent} /opt/bluezone
+chown {user}: {settings.state_dir}
+ln -s {sys.prefix} /opt/bluezone/venv
+cat > {config} <<'TOML'
+{_guide_toml()}TOML
+cat > {pinned["pem_file"]} <<'PEM'
+{pem}PEM
+{as_user} {service["ExecStart"]} &
+BEACON=$!
+{GUEST} listen {LISTEN_S}
+kill -0 $BEACON && echo "{STATUS_MARK}$({as_user} /opt/bluezone/venv/bin/bluezone beacon status --json)"
+kill $BEACON
+"""
+
+
+GUIDE = Scenario("the Pi guide's settings and the unit's command, as its user", command=_guide_script())
+BOOTS = (Boot("-l2", (EXTENDED_PLAIN, EXTENDED)), Boot("-L -l2", (PI_LIKE, GUIDE, CONNECTABLE)))
 
 
 def _shares() -> dict[str, Path]:
@@ -96,7 +144,14 @@ def _boot(image: vm.Image, boot: Boot) -> dict[Scenario, dict[str, Any]]:
     console = vm.run(image, boot.script(), _shares(), timeout=900)
     lines = [line for line in console.splitlines() if line.startswith(vm.MARK)]
     assert len(lines) == len(boot.scenarios), f"a guest printed no result; the console:\n{console[-4000:]}"
-    return {s: json.loads(line.removeprefix(vm.MARK)) for s, line in zip(boot.scenarios, lines, strict=True)}
+    done = {s: json.loads(line.removeprefix(vm.MARK)) for s, line in zip(boot.scenarios, lines, strict=True)}
+    if GUIDE in done:
+        status = [
+            line.removeprefix(STATUS_MARK) for line in console.splitlines() if line.startswith(STATUS_MARK)
+        ]
+        done[GUIDE]["status"] = json.loads(status[0]) if status else None
+        done[GUIDE]["console"] = console[-12000:]
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +231,17 @@ def test_elsewhere_the_metadata_claims_the_calibrated_tx_power(
     check = result["selftest"]["TX power"]
     assert check["status"] == "ok" and "cannot set TX power" in check["detail"]
     assert f"{TX_POWER_DBM} dBm, this beacon's calibrated value" in check["detail"]
+
+
+def test_the_guides_set_up_runs_the_units_command_and_advertises(
+    results: dict[Scenario, dict[str, Any]],
+) -> None:
+    result = results[GUIDE]
+    assert result["status"] is not None, f"the beacon died; the console:\n{result['console']}"
+    heard = result["heard"]
+    assert len(heard) == 1, result["console"]  # one RPI in 12 s: rotation comes after 10-20 minutes
+    ((addresses),) = heard.values()
+    assert len(addresses) == 1 and int(addresses[0][:2], 16) >> 6 == 0  # one fresh NRPA
+    status = result["status"]
+    assert status["radio"] == "bluez" and status["adapter_state"].startswith("powered")
+    assert status["advertised_tx_power_dbm"] == _guide_settings().tx_power_dbm

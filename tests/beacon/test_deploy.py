@@ -28,10 +28,14 @@ def _unit() -> configparser.ConfigParser:
     return unit
 
 
-def _guide_settings() -> BeaconSettings:
+def _guide_toml() -> str:
     block = re.search(r"`/etc/bluezone/beacon.toml`:\n\n```toml\n(.*?)```", GUIDE.read_text(), re.S)
     assert block is not None, "the guide's beacon.toml block"
-    return BeaconSettings()._with(tomllib.loads(block.group(1)))
+    return block.group(1)
+
+
+def _guide_settings() -> BeaconSettings:
+    return BeaconSettings()._with(tomllib.loads(_guide_toml()))
 
 
 def test_everything_the_guides_settings_write_is_writable_under_the_unit() -> None:

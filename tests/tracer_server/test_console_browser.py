@@ -19,6 +19,7 @@ from protocol import keyfile
 from protocol.keys import en_interval_number, rolling_start
 from protocol.publish import UploadKey, tek_hmac
 from sim.server import serve_in_thread
+from tracer_server.clock import SystemClock
 from tracer_server.db import transaction
 from tracer_server.services.officials import create_official
 from tracer_server.settings import Settings
@@ -33,7 +34,7 @@ SHOTS_TO_DOCS = os.environ.get("BLUEZONE_SCREENSHOTS") == "docs"
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     settings = Settings(data_dir=tmp_path / "server", export_min_keys=20)
-    with serve_in_thread(settings, lambda: datetime.now(UTC)) as server:
+    with serve_in_thread(settings, SystemClock()) as server:
         with transaction(server.state.factory) as db:
             create_official(
                 db=db,

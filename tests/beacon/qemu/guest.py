@@ -9,6 +9,7 @@ The witness is plain bleak without the RSSI threshold that :class:`BleakScanBack
 btvirt's controllers report no RSSI (0x7f), and the kernel drops such reports under a threshold.
 
     python guest.py ROUNDS TX_POWER_DBM
+    python guest.py listen SECONDS        # only the witness, on hci1: what it heard
 
 ``TX_POWER_DBM`` plays the beacon's calibrated ``tx_power_dbm``: requested where the adapter can
 set the power, claimed by the metadata where it cannot (as ``bluezone beacon run`` does). The
@@ -159,5 +160,22 @@ async def _address(adapter: str) -> str:
     return str(address)
 
 
+async def listen(seconds: float) -> dict[str, object]:
+    """Hear whatever beacon advertises (the one the systemd unit's command started)."""
+    scanner = Scanner(Witness("hci1"))
+    heard: list[AdvertReport] = []
+    scanner.on_report(heard.append)
+    async with scanner:
+        await asyncio.sleep(seconds)
+    by_rpi: dict[str, set[str]] = {}
+    for report in heard:
+        by_rpi.setdefault(report.rpi.hex(), set()).add(report.address)
+    return {"heard": {rpi: sorted(addresses) for rpi, addresses in by_rpi.items()}}
+
+
 if __name__ == "__main__":
-    print(MARK + json.dumps(asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))), flush=True)
+    if sys.argv[1] == "listen":
+        outcome = asyncio.run(listen(float(sys.argv[2])))
+    else:
+        outcome = asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+    print(MARK + json.dumps(outcome), flush=True)

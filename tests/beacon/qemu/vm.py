@@ -185,8 +185,10 @@ def job_cpio(script: str) -> bytes:
 def run(image: Image, script: str, shares: dict[str, Path], timeout: float = 300.0) -> str:
     """Boot the VM with ``script`` as its job and ``shares`` (tag → host path, mounted read-only at
     the same path in the guest); return what the console printed."""
+    # every user may reach the shares (the guest's /root is 0700; the beacon's user is not root)
     mounts = "".join(
-        f"mkdir -p {path}\nmount -t 9p -o trans=virtio,version=9p2000.L,ro {tag} {path}\n"
+        f"mkdir -p {path}\nchmod o+x {' '.join(map(str, path.parents))}\n"
+        f"mount -t 9p -o trans=virtio,version=9p2000.L,ro {tag} {path}\n"
         for tag, path in shares.items()
     )
     with tempfile.TemporaryDirectory(prefix="bluez-vm-run-") as tmp:
