@@ -8,19 +8,21 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from beacon.clock import SimClock
 from beacon.daemon import Daemon
-from beacon.radio import Advertiser, Scanner
+from beacon.radio import Advertiser, AdvertiserBackend, RawAdvert, Scanner, ScannerBackend
 from beacon.radio.channel import Channel
 from beacon.radio.virtual import VirtualAir, VirtualScanner
 from beacon.schedule import KeySchedule
 from beacon.store import BeaconStore, StoredTek
-from protocol.advert import SERVICE_UUID16
+from protocol.advert import SERVICE_UUID16, Metadata, parse_service_data
 from protocol.export import DiagnosisKey
+from protocol.keys import decrypt_aem, derive_aemk
 from protocol.matching import Match, match
 from protocol.risk import DEFAULT_RISK_CONFIG, attenuation, daily_summaries, exposure_windows
 
@@ -273,3 +275,96 @@ def test_the_daemon_closes_a_continuous_window_when_its_duration_is_over(world: 
             store.close()
 
     asyncio.run(scenario())
+
+
+class _Recorder:
+    """A backend pair that writes down, in order, what the daemon asked of the radio."""
+
+    def __init__(self, applied_tx_power_dbm: int | None) -> None:
+        self.calls: list[str] = []
+        self.payloads: list[bytes] = []
+        self.applied = applied_tx_power_dbm
+
+
+class _RecordingScanner(ScannerBackend):
+    def __init__(self, recorder: _Recorder) -> None:
+        self.recorder = recorder
+
+    async def start(self, callback: Callable[[RawAdvert], None]) -> None:
+        self.recorder.calls.append("scan")
+
+    async def stop(self) -> None:
+        self.recorder.calls.append("stop scan")
+
+    async def pause(self) -> None:
+        self.recorder.calls.append("pause")
+
+    async def resume(self) -> None:
+        self.recorder.calls.append("resume")
+
+
+class _RecordingAdvertiser(AdvertiserBackend):
+    def __init__(self, recorder: _Recorder) -> None:
+        self.recorder = recorder
+
+    async def advertise(self, service_uuid16: int, service_data: bytes) -> None:
+        self.recorder.calls.append("advertise")
+        self.recorder.payloads.append(service_data)
+        self.applied_tx_power_dbm = self.recorder.applied
+
+    async def stop(self) -> None:
+        self.recorder.calls.append("stop advertising")
+
+
+def _recorded_daemon(tmp_path: Path, applied: int | None) -> tuple[Daemon, _Recorder, KeySchedule, SimClock]:
+    recorder = _Recorder(applied)
+    store = BeaconStore(tmp_path)
+    clock = SimClock(T0)
+    metadata = Metadata(-12, version_minor=1)
+    schedule = KeySchedule(store, rng=random.Random(3), metadata=metadata)
+    daemon = Daemon(
+        schedule=schedule, store=store, scanner=Scanner(_RecordingScanner(recorder)),
+        advertiser=Advertiser(_RecordingAdvertiser(recorder)), syncer=None, clock=clock, rng=random.Random(4),
+    )  # fmt: skip
+    return daemon, recorder, schedule, clock
+
+
+def _claimed_tx_power(schedule: KeySchedule, clock: SimClock, payload: bytes) -> int:
+    rpi, aem = parse_service_data(payload)
+    tek = schedule.tek_for(clock.now())
+    return Metadata.from_bytes(decrypt_aem(derive_aemk(tek.tek), rpi, aem)).tx_power_dbm
+
+
+def test_the_scanner_is_paused_while_the_advertiser_takes_each_new_address(tmp_path: Path) -> None:
+    """On a controller without extended advertising, a new random address while scanning is
+    refused (the qemu tier's Pi-like scenario): every registration sits inside a pause."""
+    daemon, recorder, _, clock = _recorded_daemon(tmp_path, None)
+    for _ in range(3):
+        asyncio.run(daemon.tick())
+        clock.advance(1201)
+    advertising = [i for i, call in enumerate(recorder.calls) if call == "advertise"]
+    assert len(advertising) == 3
+    for i in advertising:
+        assert recorder.calls[i - 1 : i + 2] == ["pause", "advertise", "resume"]
+
+
+def test_the_metadata_claims_the_applied_tx_power_from_the_next_rpi(tmp_path: Path) -> None:
+    daemon, recorder, schedule, clock = _recorded_daemon(tmp_path, 0)
+    claimed = []
+    for _ in range(3):
+        asyncio.run(daemon.tick())
+        claimed.append(_claimed_tx_power(schedule, clock, recorder.payloads[-1]))
+        clock.advance(1201)
+    assert claimed == [-12, 0, 0]
+    assert daemon.store.advertised_tx_power() == 0  # what `status` shows
+
+
+def test_without_an_applied_value_the_metadata_keeps_the_calibrated_tx_power(tmp_path: Path) -> None:
+    daemon, recorder, schedule, clock = _recorded_daemon(tmp_path, None)
+    claimed = []
+    for _ in range(2):
+        asyncio.run(daemon.tick())
+        claimed.append(_claimed_tx_power(schedule, clock, recorder.payloads[-1]))
+        clock.advance(1201)
+    assert claimed == [-12, -12]
+    assert daemon.store.advertised_tx_power() == -12
