@@ -47,7 +47,8 @@ TX_POWER_DBM = -12
 
 GUEST = f"{sys.executable} tests/beacon/qemu/guest.py"
 STATUS_MARK = "BLUEZONE-VM-STATUS "
-LISTEN_S = 12
+LISTEN_S = 60
+"""At most: the witness stops soon after it hears the beacon (its start takes seconds in emulation)."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def test_the_guides_set_up_runs_the_units_command_and_advertises(
     result = results[GUIDE]
     assert result["status"] is not None, f"the beacon died; the console:\n{result['console']}"
     heard = result["heard"]
-    assert len(heard) == 1, result["console"]  # one RPI in 12 s: rotation comes after 10-20 minutes
+    assert len(heard) == 1, result["console"]  # one RPI: rotation comes after 10-20 minutes
     ((addresses),) = heard.values()
     assert len(addresses) == 1 and int(addresses[0][:2], 16) >> 6 == 0  # one fresh NRPA
     status = result["status"]

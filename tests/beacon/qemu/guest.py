@@ -161,12 +161,15 @@ async def _address(adapter: str) -> str:
 
 
 async def listen(seconds: float) -> dict[str, object]:
-    """Hear whatever beacon advertises (the one the systemd unit's command started)."""
+    """Hear whatever beacon advertises (the one the systemd unit's command started), at most ``seconds``."""
     scanner = Scanner(Witness("hci1"))
     heard: list[AdvertReport] = []
     scanner.on_report(heard.append)
-    async with scanner:
-        await asyncio.sleep(seconds)
+    deadline = time.monotonic() + seconds
+    async with scanner:  # until a beacon is heard, and a little more, or the deadline
+        while time.monotonic() < deadline and not heard:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(min(DWELL_S, max(0.0, deadline - time.monotonic())))
     by_rpi: dict[str, set[str]] = {}
     for report in heard:
         by_rpi.setdefault(report.rpi.hex(), set()).add(report.address)
