@@ -15,7 +15,8 @@
     ├── TokenInvalid 400 token_invalid
     ├── TokenExpired 400 token_expired
     ├── HmacInvalid 400 hmac_invalid
-    ├── UnknownHealthAuthority 400 unknown_health_authority_id
+    ├── UnknownHealthAuthority 401 unknown_health_authority_id
+    ├── UnsupportedMediaType 415 unsupported_media_type  a body that is not application/json
     ├── CertificateInvalid 401 health_authority_verification_certificate_invalid
     ├── KeysRejected 400 bad_request                 every key failed validation (.details)
     └── NotFound 404 not_found
@@ -49,6 +50,7 @@ __all__ = [
     "Unauthorized",
     "UnknownHealthAuthority",
     "UnparsableRequest",
+    "UnsupportedMediaType",
     "error_body",
 ]
 
@@ -125,7 +127,11 @@ class HmacInvalid(ServerError):
 
 
 class UnknownHealthAuthority(ServerError):
-    code = "unknown_health_authority_id"
+    status, code = 401, "unknown_health_authority_id"
+
+
+class UnsupportedMediaType(ServerError):
+    status, code = 415, "unsupported_media_type"
 
 
 class CertificateInvalid(ServerError):

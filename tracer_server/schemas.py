@@ -71,16 +71,26 @@ class CertificateResponse(BaseModel):
     padding: str = ""
 
 
-class ExposureKeyItem(_In):
-    key: str = Field(max_length=64, description="base64 of the 16-byte TEK")
+class _Strict(BaseModel):
+    """As Google's ``jsonutil.Unmarshal`` reads: no unknown field, no type coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=65_536)
+
+
+class ExposureKeyItem(_Strict):
+    key: str = Field(
+        max_length=64, description="base64 of the 16-byte TEK (standard or URL-safe, padded or not)"
+    )
     rollingStartNumber: int
-    rollingPeriod: int = 144
-    transmissionRisk: int = 0
+    rollingPeriod: int = Field(default=0, description="1..144; absent is 0, as in Google's server: invalid")
+    transmissionRisk: int = Field(default=0, description="0..8; 0 is backfilled from the report type")
 
 
-class PublishRequest(_In):
+class PublishRequest(_Strict):
     temporaryExposureKeys: list[ExposureKeyItem] = Field(max_length=1000)
-    healthAuthorityID: str = Field(default="", max_length=128)
+    healthAuthorityID: str = Field(
+        default="", max_length=128, description="required: absent or unknown is 401"
+    )
     verificationPayload: str = Field(max_length=8192)
     hmacKey: str = Field(max_length=256)
     symptomOnsetInterval: int | None = None

@@ -39,6 +39,7 @@ from .conftest import (
     stored_exposures,
     today_start,
 )
+from .test_publish_parity import certificate_over, google_hmac
 
 CERT_INVALID = "health_authority_verification_certificate_invalid"
 
@@ -110,14 +111,14 @@ def test_a_successful_publish_answers_gaens_shape(server: Server) -> None:
     assert body["insertedExposures"] == 2 and body["warnings"] == [] and body["revisionToken"]
 
 
-# ---- rules that reject the request, naming the key -------------------------------------------
+# ---- a bad key is dropped and named; the others are stored (Google's partial failure) --------
 
 
 INVALID_KEYS: dict[str, tuple[str, Any]] = {
     "15-bytes": ("key", base64.b64encode(bytes(15)).decode()),
     "17-bytes": ("key", base64.b64encode(bytes(17)).decode()),
     "bad-base64": ("key", "not base64!"),
-    "unpadded-base64": ("key", "AAAAAAAAAAAAAAAAAAAAAA"),  # 16 bytes without the "=="
+    "mixed-alphabets": ("key", "AAAAAAAAAAAAAAAAAAA+-A=="),
     "period-0": ("rollingPeriod", 0),
     "period-145": ("rollingPeriod", 145),
     "risk-9": ("transmissionRisk", 9),
@@ -127,26 +128,44 @@ INVALID_KEYS: dict[str, tuple[str, Any]] = {
 }
 
 
-def test_an_invalid_key_fails_the_request_naming_the_key(server: Server, subtests: pytest.Subtests) -> None:
-    keys = [key(3), key(2), key(1)]
-    cert = cert_for(server, keys)  # a refused request does not use it up
-    for name, (field, value) in INVALID_KEYS.items():
+def _publish_items(server: Server, items: list[dict[str, Any]]) -> Any:
+    """Publish key items as given, under a certificate over them as Google computes it."""
+    cert = certificate_over(server, google_hmac(items))
+    body = {**publish_body(cert, []), "temporaryExposureKeys": items}
+    return publish(server, body)
+
+
+def test_an_invalid_key_is_dropped_and_named_and_the_others_stored(
+    server: Server, subtests: pytest.Subtests
+) -> None:
+    for seed, (name, (field, value)) in enumerate(INVALID_KEYS.items(), start=1):
         with subtests.test(name):
-            body = publish_body(cert, keys)
-            body["temporaryExposureKeys"][1][field] = value
-            rejected = assert_rejected(publish(server, body), 400, "bad_request")
-            assert len(rejected["details"]) == 1 and rejected["details"][0].startswith("key 1:")
-    assert stored_exposures(server) == {}
+            items = [k.to_json() for k in (key(3, seed=seed), key(2, seed=seed), key(1, seed=seed))]
+            items[1][field] = value
+            response = _publish_items(server, items)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["code"] == "partial_failure" and body["insertedExposures"] == 2
+            assert len(body["warnings"]) == 1 and body["warnings"][0].startswith("key 1:")
 
 
 def test_every_invalid_key_is_named(server: Server) -> None:
-    keys = [key(3), key(2), key(1)]
-    body = publish_body(cert_for(server, keys), keys)
-    body["temporaryExposureKeys"][0]["rollingPeriod"] = 0
-    body["temporaryExposureKeys"][2]["transmissionRisk"] = 9
-    details = assert_rejected(publish(server, body), 400, "bad_request")["details"]
-    assert [d.split(":")[0] for d in details] == ["key 0", "key 2"]
-    assert "rollingPeriod" in details[0] and "transmissionRisk" in details[1]
+    items = [k.to_json() for k in (key(3), key(2), key(1))]
+    items[0]["rollingPeriod"] = 0
+    items[2]["transmissionRisk"] = 9
+    body = _publish_items(server, items).json()
+    assert body["insertedExposures"] == 1
+    assert [w.split(":")[0] for w in body["warnings"]] == ["key 0", "key 2"]
+    assert "rollingPeriod" in body["warnings"][0] and "transmissionRisk" in body["warnings"][1]
+
+
+def test_a_request_with_no_valid_key_fails_naming_each(server: Server) -> None:
+    items = [k.to_json() for k in (key(2), key(1))]
+    items[0]["transmissionRisk"] = 9
+    items[1]["rollingPeriod"] = 145
+    rejected = assert_rejected(_publish_items(server, items), 400, "bad_request")
+    assert [d.split(":")[0] for d in rejected["details"]] == ["key 0", "key 1"]
+    assert stored_exposures(server) == {}
 
 
 def test_more_than_three_keys_with_the_same_start_fail_the_request(server: Server) -> None:
@@ -371,7 +390,7 @@ def test_a_verification_token_is_not_a_certificate(server: Server) -> None:
 def test_an_unknown_health_authority_is_rejected(server: Server) -> None:
     keys = [key(1)]
     body = publish_body(cert_for(server, keys), keys, healthAuthorityID="com.example.other")
-    assert_rejected(publish(server, body), 400, "unknown_health_authority_id")
+    assert_rejected(publish(server, body), 401, "unknown_health_authority_id")
 
 
 def other_authority(make_server: Callable[..., Server]) -> tuple[Server, ec.EllipticCurvePrivateKey]:
@@ -440,12 +459,12 @@ def test_a_certificate_presented_under_the_wrong_authority_is_rejected(
     assert stored_exposures(server) == {}
 
 
-def test_a_missing_health_authority_defaults_to_ours(server: Server) -> None:
+def test_a_missing_health_authority_is_refused_as_google_does(server: Server) -> None:
     keys = [key(1)]
     body = publish_body(cert_for(server, keys), keys)
     del body["healthAuthorityID"]
-    assert publish(server, body).status_code == 200
-    assert stored_exposures(server)[keys[0].key_data].health_authority == "vn.bluezone"
+    assert_rejected(publish(server, body), 401, "unknown_health_authority_id")
+    assert stored_exposures(server) == {}
 
 
 # ---- report type, transmission risk and days since onset -------------------------------------
@@ -462,9 +481,7 @@ def test_report_type_and_risk_backfill_come_from_the_certificate(
     for seed, (test_type, report_type, risk) in enumerate(cases, start=1):
         with subtests.test(test_type):
             keys = [key(2, seed=seed), key(1, seed=seed)]
-            body = publish_body(cert_for(server, keys, testType=test_type), keys, reportType="confirmed")
-            for item in body["temporaryExposureKeys"]:
-                item["reportType"] = "confirmed"  # ignored: only the certificate says
+            body = publish_body(cert_for(server, keys, testType=test_type), keys)
             response = publish(server, body)
             assert response.status_code == 200, response.text
             rows = stored_exposures(server)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from tracer_server.api.deps import AppState, NowDep, StateDep
 from tracer_server.db import transaction
-from tracer_server.errors import NotFound
+from tracer_server.errors import NotFound, UnsupportedMediaType
 from tracer_server.middleware import response_padding
 from tracer_server.schemas import PublishRequest, PublishResponse
 from tracer_server.services.publish import PublishOutcome, publish_keys
@@ -23,12 +22,24 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT_LIVED = "public, max-age=60, must-revalidate"
 
 
-@router.post("/publish", response_model=PublishResponse)
+def _json_only(request: Request) -> None:
+    """Google's key server answers 415 to a body that is not ``application/json``."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMediaType("the body must be application/json")
+
+
+@router.post(
+    "/publish",
+    response_model=PublishResponse,
+    dependencies=[Depends(_json_only)],
+    responses={400: {}, 401: {}, 413: {}, 415: {}},
+)
 async def publish(body: PublishRequest, state: StateDep, now: NowDep) -> PublishResponse:
     """Publish the TEKs a verification certificate covers (GAEN key server v1)."""
     # One hop to the thread pool for the whole transaction, commit included: a sync handler
     # would take two (FastAPI validates its return value in the pool too) and commit on the loop.
-    outcome = await run_in_threadpool(_publish_in_transaction, state, body.model_dump(), now)
+    outcome = await run_in_threadpool(_publish_in_transaction, state, body, now)
     return PublishResponse(
         revisionToken=outcome.revision_token,
         insertedExposures=outcome.inserted,
@@ -38,7 +49,7 @@ async def publish(body: PublishRequest, state: StateDep, now: NowDep) -> Publish
     )
 
 
-def _publish_in_transaction(state: AppState, body: dict[str, Any], now: datetime) -> PublishOutcome:
+def _publish_in_transaction(state: AppState, body: PublishRequest, now: datetime) -> PublishOutcome:
     with transaction(state.factory) as db:
         return publish_keys(
             db=db, keys=state.keys, settings=state.settings, known=state.authorities, body=body, now=now

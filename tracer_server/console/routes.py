@@ -28,7 +28,7 @@ from tracer_server.services import adoption
 from tracer_server.services.certificates import date_interval
 from tracer_server.services.codes import issue_code
 from tracer_server.services.officials import audit
-from tracer_server.services.publish import REPORT_TYPES, store_keys
+from tracer_server.services.publish import REPORT_TYPES, accept_keys
 
 __all__ = ["SignInRequired", "router"]
 
@@ -326,7 +326,7 @@ async def upload(
         return fail("dates are YYYY-MM-DD")
     onset = date_interval(anchor) if anchor else en_interval_number(now.timestamp()) - 4 * TEK_ROLLING_PERIOD
     try:
-        outcome = store_keys(
+        outcome = accept_keys(
             db=db, keys=state.keys, settings=state.settings, parsed=list(enumerate(keys)),
             report_type=REPORT_TYPES[report_type], onset=onset or 0, authority=state.settings.health_authority_id,
             now=now,

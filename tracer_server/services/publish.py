@@ -1,32 +1,41 @@
-"""``POST /v1/publish``: check the certificate and the HMAC, validate every key, store.
+"""``POST /v1/publish``: the keys as Google's key server takes them, in named steps.
 
-Google's key server rules (``docs/tek_validation.md``; ``shared/spec/gaen.md`` §5.1–5.2):
+``publish_keys`` runs, in Google's order (``internal/publish``, ``model.TransformPublish``):
 
-* 1..30 keys, else the whole request fails; more than 3 keys with one start, or overlapping keys
-  with different starts, fail it too;
-* each key must read as 16 bytes, rolling period 1..144, transmission risk 0..8, or the request
-  fails naming each bad key (the HMAC covers them all); a key that ended more than 15 days ago
-  or starts in the future is dropped and named in ``warnings``;
-* a still-valid key (today's, cut short or not) is embargoed: released only in the export
-  window after it ends;
-* report type comes from the certificate only: confirmed → CONFIRMED_TEST, likely →
-  CONFIRMED_CLINICAL_DIAGNOSIS, user-report → SELF_REPORT; negative is a revocation and stores
-  nothing new;
-* a key published before is revised only with the revision token of its upload, once, and only
-  likely → confirmed, likely → revoked or self-report → revoked; the revised key is listed again
-  in ``revised_keys`` of the next export (``services/revision.py``);
-* transmission risk 0 is backfilled from the report type (2, 4, 5; 6 for negative);
-* days since onset = key's UTC day − onset's UTC day, the onset being the request's
-  ``symptomOnsetInterval`` when plausible (in the last 28 days), else the certificate's symptom
-  onset, else its test date, else 4 days ago; a key more than 14 days from onset is dropped
-  with a warning.
+1. :func:`read_keys`: each key on its own. Base64 in any of the four alphabets Google's
+   ``base64util`` reads (standard or URL-safe, padded or not) to 16 bytes, rolling period
+   1..144, transmission risk 0..8, and :func:`screen_times`: a key valid at no moment of the last
+   15 days (``start + period <= oldest``) or starting in the future is dropped. A bad key is named
+   in ``warnings`` and the others go on (``partial_failure``); only when none is left does the
+   request fail (400 ``bad_request``). 1..30 keys, else the whole request fails.
+2. :func:`check_overlaps`: more than 3 keys with one start, or overlapping keys with different
+   starts, fail the whole request.
+3. The certificate, and its HMAC over the keys *as uploaded* (Google's strings: the base64
+   text as sent, ``.start.period.risk``, sorted), every key counted, the dropped ones too.
+4. :func:`onset_interval`: the request's ``symptomOnsetInterval`` when plausible (before the
+   current interval, not before UTC midnight 28 days ago), else the certificate's symptom
+   onset, then its test date, by the same test; else 4 days ago.
+5. :func:`date_keys`: days since onset per key; a key more than 14 days from onset is dropped
+   with a warning, and a request left with none stores nothing and still succeeds (200, as
+   Google answers).
+6. :func:`store_keys`: duplicates, revisions (``services/revision.py``), the embargo of a
+   still-valid key (released in the export window after it ends), transmission risk 0
+   backfilled from the report type (2, 4, 5; 6 for negative), one insert.
+
+Report type comes from the certificate only: confirmed → CONFIRMED_TEST, likely →
+CONFIRMED_CLINICAL_DIAGNOSIS, user-report → SELF_REPORT; negative revokes and stores nothing new.
+The console's upload for a case (:func:`accept_keys`) runs steps 1, 2, 5 and 6 on a key file.
+Where we differ from Google, and why: ``docs/server.md``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,16 +46,29 @@ from sqlalchemy.orm import Session
 from protocol.errors import KeyMaterialError
 from protocol.export import ReportType
 from protocol.keys import EN_INTERVAL_SECONDS, TEK_ROLLING_PERIOD, en_interval_number
-from protocol.publish import UploadKey, tek_hmac
+from protocol.publish import UploadKey
 from tracer_server.db import as_utc, insert_new, insert_or_ignore
-from tracer_server.errors import CertificateInvalid, KeysRejected
+from tracer_server.errors import CertificateInvalid, KeysRejected, UnknownHealthAuthority
 from tracer_server.models import ExportBatch, Exposure, UsedCertificate
+from tracer_server.schemas import ExposureKeyItem, PublishRequest
 from tracer_server.secrets_store import ServerKeys
 from tracer_server.services.certificates import Authority, verify_certificate
 from tracer_server.services.revision import ALLOWED_TRANSITIONS, open_token, seal_token
 from tracer_server.settings import Settings
 
-__all__ = ["REPORT_TYPES", "PublishOutcome", "publish_keys", "store_keys"]
+__all__ = [
+    "REPORT_TYPES",
+    "PublishOutcome",
+    "accept_keys",
+    "check_overlaps",
+    "date_keys",
+    "decode_key",
+    "onset_interval",
+    "publish_keys",
+    "read_keys",
+    "screen_times",
+    "store_keys",
+]
 
 REPORT_TYPES = {
     "confirmed": ReportType.CONFIRMED_TEST,
@@ -64,6 +86,9 @@ _DEFAULT_ONSET_DAYS_AGO = 4
 _MAX_ONSET_REPORT_DAYS = 28
 _MAX_DAYS_FROM_ONSET = 14
 _ALREADY_PUBLISHED = "already published; changing it needs the revisionToken of its first upload"
+
+Indexed = list[tuple[int, UploadKey]]
+"""Keys with their position in the request, so that warnings name them."""
 
 
 @dataclass
@@ -88,103 +113,176 @@ def publish_keys(
     keys: ServerKeys,
     settings: Settings,
     known: dict[str, Authority],
-    body: dict[str, Any],
+    body: PublishRequest,
     now: datetime,
 ) -> PublishOutcome:
-    """Validate and store one publish request (already parsed as JSON into ``body``)."""
-    items = body.get("temporaryExposureKeys")
-    if not isinstance(items, list) or not 1 <= len(items) <= settings.max_keys_per_publish:
+    """Validate and store one publish request (already read strictly into ``body``)."""
+    if body.healthAuthorityID not in known:  # missing or unknown: Google answers 401 to both
+        raise UnknownHealthAuthority("healthAuthorityID is missing or unknown")
+    items = body.temporaryExposureKeys
+    if not 1 <= len(items) <= settings.max_keys_per_publish:
         raise KeysRejected(f"temporaryExposureKeys must hold 1..{settings.max_keys_per_publish} keys")
-    claims = verify_certificate(
-        known=known,
-        health_authority_id=str(body.get("healthAuthorityID") or settings.health_authority_id),
-        certificate=str(body.get("verificationPayload") or ""),
-        now=now,
-    )
-    parsed: list[tuple[int, UploadKey]] = []
-    warnings: list[str] = []
-    for index, item in enumerate(items):
-        try:
-            parsed.append((index, UploadKey.from_json(item)))
-        except KeyMaterialError as exc:
-            warnings.append(f"key {index}: {exc}")
-    if warnings:  # the HMAC covers every key as uploaded: with one unreadable it cannot be checked
-        raise KeysRejected(f"{len(warnings)} of {len(items)} keys could not be read", details=warnings)
-    _check_hmac(body.get("hmacKey"), [key for _, key in parsed], claims.tekmac)
+    parsed, warnings = read_keys(items)
+    parsed, dropped = screen_times(parsed, now, settings.max_key_age_days)
+    warnings += dropped
+    if not parsed:
+        raise KeysRejected(f"none of the {len(items)} keys is valid", details=warnings)
+    check_overlaps([key for _, key in parsed], settings.max_same_start_keys)
 
-    report_type = REPORT_TYPES[claims.report_type]
-    onset = _onset_interval(
-        body.get("symptomOnsetInterval"), claims.symptom_onset_interval, claims.test_date_interval, now
+    claims = verify_certificate(
+        known=known, health_authority_id=body.healthAuthorityID, certificate=body.verificationPayload, now=now
+    )
+    _check_hmac(body.hmacKey, items, claims.tekmac)
+    onset = onset_interval(
+        body.symptomOnsetInterval, (claims.symptom_onset_interval, claims.test_date_interval), now
     )
     # A certificate publishes once, across every server process sharing the database.
     if not insert_or_ignore(db, UsedCertificate, {"jti": claims.jti, "expires_at": claims.expires_at}):
         raise CertificateInvalid("this certificate has already been used")
+    dated, far = date_keys(parsed, onset)
+    warnings += far
+    report_type = REPORT_TYPES[claims.report_type]
+    if not dated and report_type != ReportType.REVOKED:
+        return PublishOutcome(0, warnings, body.revisionToken)  # Google: 200, nothing inserted
     return store_keys(
-        db=db,
-        keys=keys,
-        settings=settings,
-        parsed=parsed,
-        report_type=report_type,
-        onset=onset,
-        authority=str(body.get("healthAuthorityID") or settings.health_authority_id),
-        traveler=bool(body.get("traveler", False)),
-        token_text=str(body.get("revisionToken") or ""),
-        now=now,
-    )
+        db=db, keys=keys, dated=dated, report_type=report_type, authority=body.healthAuthorityID,
+        traveler=body.traveler, token_text=body.revisionToken, warnings=warnings, now=now,
+    )  # fmt: skip
+
+
+def accept_keys(
+    *,
+    db: Session,
+    keys: ServerKeys,
+    settings: Settings,
+    parsed: Indexed,
+    report_type: ReportType,
+    onset: int,
+    authority: str,
+    now: datetime,
+) -> PublishOutcome:
+    """Keys an official uploads for a case from its key file: steps 1, 2, 5 and 6."""
+    kept, warnings = screen_times(parsed, now, settings.max_key_age_days)
+    if not kept:
+        raise KeysRejected(f"none of the {len(parsed)} keys is valid", details=warnings)
+    check_overlaps([key for _, key in kept], settings.max_same_start_keys)
+    dated, far = date_keys(kept, onset)
+    if not dated:
+        raise KeysRejected("no key is within 14 days of the onset", details=warnings + far)
+    return store_keys(
+        db=db, keys=keys, dated=dated, report_type=report_type, authority=authority,
+        warnings=warnings + far, now=now,
+    )  # fmt: skip
+
+
+def decode_key(text: str) -> bytes:
+    """Base64 in the four encodings Google's ``base64util.DecodeString`` tries: standard and
+    URL-safe alphabets, padded or not; never a mix of alphabets, never broken padding."""
+    if "=" in text.rstrip("=") or ("=" in text and len(text) % 4):
+        raise KeyMaterialError("'key' is not base64")
+    padded = text + "=" * (-len(text) % 4)
+    for altchars, foreign in ((b"+/", "-_"), (b"-_", "+/")):
+        if any(c in text for c in foreign):
+            continue
+        try:
+            return base64.b64decode(padded, altchars=altchars, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+    raise KeyMaterialError("'key' is not base64")
+
+
+def read_keys(items: Sequence[ExposureKeyItem]) -> tuple[Indexed, list[str]]:
+    """Step 1: each key read on its own; the unreadable ones named, not fatal."""
+    parsed: Indexed = []
+    warnings: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            key = UploadKey(
+                decode_key(item.key), item.rollingStartNumber, item.rollingPeriod, item.transmissionRisk
+            )
+        except KeyMaterialError as exc:
+            warnings.append(f"key {index}: {exc}")
+            continue
+        parsed.append((index, key))
+    return parsed, warnings
+
+
+def screen_times(parsed: Indexed, now: datetime, max_age_days: int) -> tuple[Indexed, list[str]]:
+    """Step 1, in time: valid at some moment of the last ``max_age_days`` days, and begun."""
+    now_interval = en_interval_number(now.timestamp())
+    oldest = en_interval_number((now - timedelta(days=max_age_days)).timestamp())
+    kept: Indexed = []
+    warnings: list[str] = []
+    for index, key in parsed:
+        if key.rolling_start_number > now_interval:
+            warnings.append(f"key {index}: interval number {key.rolling_start_number} is in the future")
+        elif key.rolling_start_number + key.rolling_period <= oldest:
+            warnings.append(f"key {index}: it ended more than {max_age_days} days ago")
+        else:
+            kept.append((index, key))
+    return kept, warnings
+
+
+def onset_interval(requested: int | None, certificate: Sequence[int | None], now: datetime) -> int:
+    """Step 4: the first plausible of the request's onset and the certificate's (symptom onset,
+    then test date): before the current interval and not before UTC midnight 28 days ago."""
+    now_interval = en_interval_number(now.timestamp())
+    oldest = (now_interval // TEK_ROLLING_PERIOD - _MAX_ONSET_REPORT_DAYS) * TEK_ROLLING_PERIOD
+    for value in (requested, *certificate):
+        if value is not None and oldest <= value < now_interval:
+            return value
+    return now_interval - _DEFAULT_ONSET_DAYS_AGO * TEK_ROLLING_PERIOD
+
+
+def date_keys(parsed: Indexed, onset: int) -> tuple[list[tuple[int, UploadKey, int]], list[str]]:
+    """Step 5: days since onset (UTC days); more than 14 from it, the key is dropped."""
+    dated: list[tuple[int, UploadKey, int]] = []
+    warnings: list[str] = []
+    for index, key in parsed:
+        days = key.rolling_start_number // TEK_ROLLING_PERIOD - onset // TEK_ROLLING_PERIOD
+        if abs(days) > _MAX_DAYS_FROM_ONSET:
+            warnings.append(f"key {index}: {days} days from symptom onset, outside -14..14")
+        else:
+            dated.append((index, key, days))
+    return dated, warnings
 
 
 def store_keys(
     *,
     db: Session,
     keys: ServerKeys,
-    settings: Settings,
-    parsed: list[tuple[int, UploadKey]],
+    dated: list[tuple[int, UploadKey, int]],
     report_type: ReportType,
-    onset: int,
     authority: str,
     now: datetime,
+    warnings: list[str],
     traveler: bool = False,
     token_text: str = "",
 ) -> PublishOutcome:
-    """The validation and storage every upload shares, from a device or an official's console:
-    age and future checks, overlaps, onset, revisions, embargo, one insert."""
-    warnings: list[str] = []
-    now_interval = en_interval_number(now.timestamp())
-    oldest = en_interval_number((now - timedelta(days=settings.max_key_age_days)).timestamp())
-    valid: list[tuple[int, UploadKey]] = []
-    for index, key in parsed:
-        if key.rolling_start_number > now_interval:
-            warnings.append(f"key {index}: interval number {key.rolling_start_number} is in the future")
-        elif key.rolling_start_number + key.rolling_period < oldest:
-            warnings.append(f"key {index}: it ended more than {settings.max_key_age_days} days ago")
-        else:
-            valid.append((index, key))
-    _check_overlaps([key for _, key in valid], settings.max_same_start_keys)
+    """Step 6: duplicates, revisions, embargo, one insert; ``warnings`` grows with what it drops."""
     covered = open_token(keys.revision_key, token_text) if token_text else set()
-
     # Never into a window already exported (``--close-window`` closes the current hour early).
     exported_until = db.scalar(select(func.max(ExportBatch.end)))
     floor = as_utc(exported_until) if exported_until is not None else None
     candidates: list[tuple[int, UploadKey, int]] = []
     seen: set[bytes] = set()
-    for index, key in valid:
+    for index, key, days in dated:
         if key.key_data in seen:
             warnings.append(f"key {index}: the same key is listed twice")
             continue
         seen.add(key.key_data)
-        days = key.rolling_start_number // TEK_ROLLING_PERIOD - onset // TEK_ROLLING_PERIOD
-        if abs(days) > _MAX_DAYS_FROM_ONSET:
-            warnings.append(f"key {index}: {days} days from symptom onset, outside -14..14")
-            continue
         candidates.append((index, key, days))
 
     # Only a revision or a revocation reads the keys published before; a first upload inserts
     # and learns from the insert which of its keys were already there.
     revising = bool(token_text) or report_type == ReportType.REVOKED
     existing = _published(db, [key.key_data for _, key, _ in candidates]) if revising else {}
-    rows, revised, offered = [], 0, {}
+    rows, revised, unchanged, offered = [], 0, 0, {}
     for index, key, days in candidates:
         old = existing.get(key.key_data)
+        if old is not None and bool(token_text) and report_type in (old.report_type, old.revised_report_type):
+            unchanged += 1  # Google's "no change": published again as it stands, no error
+            continue
         if old is not None:
             problem = _revise(old, key.key_data in covered, bool(token_text), report_type, days, now)
             if problem:
@@ -205,7 +303,7 @@ def store_keys(
         if key_data not in inserted:
             warnings.append(f"key {index}: {_ALREADY_PUBLISHED}")
     if not inserted and not revised:
-        if report_type == ReportType.REVOKED:  # GENS: an initial negative is accepted, stores nothing
+        if report_type == ReportType.REVOKED or unchanged:  # Google: accepted, nothing stored
             return PublishOutcome(0, warnings, token_text)
         raise KeysRejected("no key could be stored or revised", details=warnings)
     token = seal_token(keys.revision_key, sorted(covered | inserted))
@@ -265,23 +363,31 @@ def _revise(
     return None
 
 
-def _check_hmac(hmac_key: object, keys: list[UploadKey], tekmac: bytes) -> None:
-    if not isinstance(hmac_key, str):
-        raise CertificateInvalid("hmacKey is missing")
+def _check_hmac(hmac_key: str, items: Sequence[ExposureKeyItem], tekmac: bytes) -> None:
+    """The certificate's HMAC over the keys as uploaded, every one of them: Google's strings
+    (``key.start.period.risk``, the base64 text as sent, sorted), without the risk segment too
+    when every risk is 0 (newer clients omit it)."""
     try:
         secret = base64.b64decode(hmac_key, validate=True)
     except (binascii.Error, ValueError):
         raise CertificateInvalid("hmacKey is not valid base64") from None
     if len(secret) < 16:
         raise CertificateInvalid("hmacKey must be at least 128 bits")
-    candidates = {tek_hmac(secret, keys)}
-    if all(key.transmission_risk == 0 for key in keys):
-        candidates.add(tek_hmac(secret, keys, include_risk=False))
-    if tekmac not in candidates:
-        raise CertificateInvalid("the keys do not match the certificate's HMAC")
+    forms = [True] + ([False] if all(item.transmissionRisk == 0 for item in items) else [])
+    for with_risk in forms:
+        segments = sorted(
+            f"{i.key}.{i.rollingStartNumber}.{i.rollingPeriod}"
+            + (f".{i.transmissionRisk}" if with_risk else "")
+            for i in items
+        )
+        message = ",".join(segments).encode("utf-8")
+        if hmac.compare_digest(hmac.digest(secret, message, hashlib.sha256), tekmac):
+            return
+    raise CertificateInvalid("the keys do not match the certificate's HMAC")
 
 
-def _check_overlaps(keys: list[UploadKey], max_same_start: int) -> None:
+def check_overlaps(keys: list[UploadKey], max_same_start: int) -> None:
+    """Step 2: at most ``max_same_start`` keys per start; overlapping keys share their start."""
     by_start: dict[int, int] = {}
     for key in keys:
         by_start[key.rolling_start_number] = by_start.get(key.rolling_start_number, 0) + 1
@@ -292,14 +398,3 @@ def _check_overlaps(keys: list[UploadKey], max_same_start: int) -> None:
     for (start_a, end_a), (start_b, _) in itertools.pairwise(spans):
         if start_b < end_a and start_b != start_a:
             raise KeysRejected(f"keys starting at {start_a} and {start_b} overlap without sharing a start")
-
-
-def _onset_interval(requested: object, symptom: int | None, test: int | None, now: datetime) -> int:
-    now_interval = en_interval_number(now.timestamp())
-    oldest = now_interval - _MAX_ONSET_REPORT_DAYS * TEK_ROLLING_PERIOD
-    if isinstance(requested, int) and not isinstance(requested, bool) and oldest <= requested <= now_interval:
-        return requested
-    for value in (symptom, test):
-        if value is not None:
-            return value
-    return now_interval - _DEFAULT_ONSET_DAYS_AGO * TEK_ROLLING_PERIOD

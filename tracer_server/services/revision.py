@@ -4,8 +4,11 @@ The token is opaque to the device: AES-GCM under the server's revision key over 
 keys (base64) the token covers, padded to a fixed bucket size so its length does not tell how
 many keys it holds. Google's key server does the same (``internal/revision``).
 
-Allowed transitions (each key at most once): likely → confirmed, likely → revoked,
-self-report → revoked.
+Allowed transitions (each key at most once), Google's (``model.Exposure.Revise``): likely →
+confirmed and likely → revoked. Google has no self-report type and treats a report of unknown
+type as likely; a self-report is ours, and it may change as a likely one does: self-report →
+confirmed, self-report → revoked. Publishing a key again with the report type it has, or has
+been revised to, changes nothing and is no error (Google's "no change").
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = ["ALLOWED_TRANSITIONS", "InvalidRevisionToken", "open_token", "seal_to
 ALLOWED_TRANSITIONS = {
     (ReportType.CONFIRMED_CLINICAL_DIAGNOSIS, ReportType.CONFIRMED_TEST),
     (ReportType.CONFIRMED_CLINICAL_DIAGNOSIS, ReportType.REVOKED),
+    (ReportType.SELF_REPORT, ReportType.CONFIRMED_TEST),
     (ReportType.SELF_REPORT, ReportType.REVOKED),
 }
 _BUCKET = 512  # padded plaintext size: 30 keys of base64 fit in one bucket
