@@ -122,6 +122,7 @@ def _syncer(settings: BeaconSettings, store: BeaconStore) -> Syncer:
         pinned_keys=settings.verification_keys(),
         notifier=Notifier(desktop=settings.desktop_notifications, hook=settings.warning_hook or None),
         rssi_correction_db=settings.rssi_correction_db,
+        exports_url=settings.exports_url,
     )
 
 

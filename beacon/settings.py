@@ -54,6 +54,9 @@ class BeaconSettings:
     """Where the key sealing the TEKs lives; default ``<state_dir>/tek.key``. Put it elsewhere
     (another disk, a tmpfs filled at boot) to keep it apart from the database."""
     server_url: str = ""
+    exports_url: str = ""
+    """Where the export files are fetched: the CDN or bucket URL the health authority publishes
+    (``https://cdn.example.vn/v1/exports/``); default ``<server_url>v1/exports/``."""
     health_authority_id: str = "vn.bluezone"
     radio: str = "auto"
     """``auto`` (the real radio: ``bluez`` on Linux where BlueZ is installed, ``bleak`` on macOS

@@ -80,12 +80,16 @@ class Syncer:
         risk: RiskConfig = DEFAULT_RISK_CONFIG,
         rssi_correction_db: float = 0.0,
         fetch: Fetch = http_get,
+        exports_url: str = "",
     ) -> None:
+        """``exports_url`` is where the export files are (a CDN or the bucket the server writes);
+        default ``<server_url>v1/exports/``, the server itself."""
         if not pinned_keys:
             raise SyncError("no export verification key is pinned: add one to the beacon's settings")
         self.store, self.notifier, self.risk, self.fetch = store, notifier, risk, fetch
         self.rssi_correction_db = rssi_correction_db
-        self.exports_url = urljoin(check_server_url(server_url), "v1/exports/")
+        base = exports_url or urljoin(check_server_url(server_url), "v1/exports/")
+        self.exports_url = check_server_url(base if base.endswith("/") else base + "/")
         self.pinned = list(pinned_keys)
 
     async def sync(self, now: float) -> SyncReport:

@@ -29,7 +29,7 @@ from tracer_server.services.cleanup import run_cleanup
 from tracer_server.services.export_job import LockBusy, run_export
 from tracer_server.services.ratelimit import MemoryLimiter, RedisLimiter
 from tracer_server.settings import Settings
-from tracer_server.storage import ExportStorage, LocalDirectoryStorage
+from tracer_server.storage import ExportStorage, storage_for
 
 __all__ = ["clock_for", "create_app"]
 
@@ -64,7 +64,7 @@ def create_app(
         keys=keys,
         factory=make_sessionmaker(engine),
         clock=clock,
-        storage=storage or LocalDirectoryStorage(settings.exports_dir),
+        storage=storage or storage_for(settings),
         authorities=authorities(settings, keys),
         limiter=_limiter(settings, settings.verify_attempts_per_minute, clock, "device"),
         issue_limiter=_limiter(settings, settings.issue_requests_per_minute, clock, "official"),

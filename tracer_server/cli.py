@@ -99,9 +99,9 @@ def _run(args: argparse.Namespace) -> int:
         load_or_create_keys(settings)
         from tracer_server.db import make_engine, make_sessionmaker
         from tracer_server.services.export_job import write_index
-        from tracer_server.storage import LocalDirectoryStorage
+        from tracer_server.storage import storage_for
 
-        storage = LocalDirectoryStorage(settings.exports_dir)
+        storage = storage_for(settings)
         if storage.get("index.txt") is None:  # devices may sync before the first export
             from tracer_server.app import clock_for
 
@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     from tracer_server.app import clock_for
     from tracer_server.db import make_engine, make_sessionmaker, transaction
     from tracer_server.secrets_store import load_or_create_keys
-    from tracer_server.storage import LocalDirectoryStorage
+    from tracer_server.storage import storage_for
 
     keys = load_or_create_keys(settings)
     factory = make_sessionmaker(make_engine(settings))
@@ -148,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
             count = load_districts(db, args.csv.read_text(encoding="utf-8") if args.csv else None)
         print(f"{count} districts loaded")
         return 0
-    storage = LocalDirectoryStorage(settings.exports_dir)
+    storage = storage_for(settings)
     if args.command == "export":
         from tracer_server.services.export_job import run_export
 

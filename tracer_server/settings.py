@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     export_padding_range: int = 100  # GENS EXPORT_FILE_PADDING_RANGE
     export_max_keys_per_file: int = 500_000  # GENS EXPORT_FILE_MAX_RECORDS
     export_job_interval_seconds: float = 60.0
+    export_bucket_url: str | None = None
+    """``s3://bucket[/prefix]``: export files go to this S3-compatible bucket (prefix default
+    ``v1/exports/``) for a CDN to serve; default: ``<data_dir>/exports``, served by the app."""
+    s3_endpoint_url: str | None = None
+    """For a bucket outside AWS (MinIO, SeaweedFS): its S3 endpoint, e.g. ``http://127.0.0.1:8333``."""
+    s3_region: str | None = None
     retention_days: int = 14
 
     # Verification codes, tokens and certificates.
@@ -105,6 +111,10 @@ class Settings(BaseSettings):
             raise ValueError("clock_speed must be positive")
         if self.clock_start is not None and self.clock_start.tzinfo is None:
             raise ValueError("clock_start must carry a timezone, e.g. 2025-11-22T00:00:00Z")
+        if self.export_bucket_url is not None and not re.fullmatch(
+            r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w./-]*)?", self.export_bucket_url
+        ):
+            raise ValueError("export_bucket_url must be s3://bucket or s3://bucket/prefix")
         return self
 
     @property

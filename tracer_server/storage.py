@@ -1,24 +1,51 @@
-"""Where export files go: a directory by default; S3-compatible buckets behind the same contract.
+"""Where export files go: a directory by default, or an S3-compatible bucket a CDN serves.
 
 The contract is four calls. ``put`` must make the object visible atomically (readers never see
-half a zip), and the export job writes every zip before it rewrites ``index.txt``.
+half a zip), and the export job writes every zip before it rewrites ``index.txt``. Both stores
+give a file the cache headers a CDN passes on (:func:`cache_control`): a zip never changes;
+``index.txt`` may be cached a minute at most and revalidated, by its strong ETag.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["ExportStorage", "LocalDirectoryStorage", "valid_export_name"]
+if TYPE_CHECKING:
+    from tracer_server.settings import Settings
+
+__all__ = [
+    "IMMUTABLE",
+    "SHORT_LIVED",
+    "ExportStorage",
+    "LocalDirectoryStorage",
+    "S3Storage",
+    "cache_control",
+    "media_type",
+    "storage_for",
+    "valid_export_name",
+]
 
 _NAME = re.compile(r"(index\.txt|\d{1,20}-\d{1,20}-\d{5}\.zip)")
+IMMUTABLE = "public, max-age=31536000, immutable"
+SHORT_LIVED = "public, max-age=60, must-revalidate"
 
 
 def valid_export_name(name: str) -> bool:
     return bool(_NAME.fullmatch(name))
+
+
+def cache_control(name: str) -> str:
+    return SHORT_LIVED if name == "index.txt" else IMMUTABLE
+
+
+def media_type(name: str) -> str:
+    return "text/plain; charset=us-ascii" if name == "index.txt" else "application/zip"
 
 
 class ExportStorage(Protocol):
@@ -65,3 +92,76 @@ class LocalDirectoryStorage:
 
     def names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if valid_export_name(p.name))
+
+
+class S3Storage:
+    """Objects in an S3-compatible bucket (AWS S3, MinIO, SeaweedFS) under ``prefix``.
+
+    A PUT makes an object visible whole, so no rename is needed; each object carries its
+    ``Cache-Control`` and content type, and S3's ETag of a single-part upload is the MD5 of its
+    bytes: strong. Credentials come from the usual AWS chain (``AWS_ACCESS_KEY_ID`` ...),
+    never from the settings file and never in a log.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "v1/exports/",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        client: Any = None,
+    ) -> None:
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(retries={"max_attempts": 3, "mode": "standard"}, s3={"addressing_style": "path"})
+            client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        self.client, self.bucket, self.prefix = client, bucket, prefix
+
+    def put(self, name: str, data: bytes) -> None:
+        if not valid_export_name(name):
+            raise ValueError(f"not an export file name: {name!r}")
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=self.prefix + name,
+            Body=data,
+            ContentType=media_type(name),
+            CacheControl=cache_control(name),
+            ContentMD5=base64.b64encode(hashlib.md5(data).digest()).decode(),  # S3 checks the bytes it got
+        )
+
+    def get(self, name: str) -> bytes | None:
+        if not valid_export_name(name):
+            return None
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + name)
+        except self.client.exceptions.NoSuchKey:
+            return None
+        data: bytes = response["Body"].read()
+        return data
+
+    def delete(self, name: str) -> None:
+        if valid_export_name(name):
+            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + name)
+
+    def names(self) -> list[str]:
+        found = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        ):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(self.prefix) :]
+                if valid_export_name(name):
+                    found.append(name)
+        return sorted(found)
+
+
+def storage_for(settings: Settings) -> ExportStorage:
+    """The bucket of ``export_bucket_url`` (``s3://bucket[/prefix]``) if set, else the data dir."""
+    if not settings.export_bucket_url:
+        return LocalDirectoryStorage(settings.exports_dir)
+    bucket, _, prefix = settings.export_bucket_url.removeprefix("s3://").partition("/")
+    prefix = prefix.strip("/") + "/" if prefix.strip("/") else "v1/exports/"
+    return S3Storage(bucket, prefix, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)

@@ -89,7 +89,7 @@ class Boot:
 EXTENDED_PLAIN = Scenario("extended advertising, plain bluetoothd")
 EXTENDED = Scenario("extended advertising, bluetoothd --experimental", "--experimental")
 PI_LIKE = Scenario("LE without extended advertising (the Pi's onboard controllers)")
-CONNECTABLE = Scenario("a connectable adapter", setup="btmgmt --index 0 connectable on > /dev/null")
+CONNECTABLE = Scenario("a connectable adapter", setup="export BLUEZONE_VM_CONNECTABLE=1")
 
 
 def _guide_script() -> str:

@@ -14,12 +14,9 @@ from tracer_server.errors import NotFound, UnsupportedMediaType
 from tracer_server.middleware import response_padding
 from tracer_server.schemas import PublishRequest, PublishResponse
 from tracer_server.services.publish import PublishOutcome, publish_keys
-from tracer_server.storage import valid_export_name
+from tracer_server.storage import cache_control, media_type, valid_export_name
 
 router = APIRouter(prefix="/v1", tags=["keys"])
-
-IMMUTABLE = "public, max-age=31536000, immutable"
-SHORT_LIVED = "public, max-age=60, must-revalidate"
 
 
 def _json_only(request: Request) -> None:
@@ -63,8 +60,7 @@ def export_file(name: str, request: Request, state: StateDep) -> Response:
     if data is None:
         raise NotFound("no such export file")
     etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": SHORT_LIVED if name == "index.txt" else IMMUTABLE}
+    headers = {"ETag": etag, "Cache-Control": cache_control(name)}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    media = "text/plain; charset=us-ascii" if name == "index.txt" else "application/zip"
-    return Response(content=data, media_type=media, headers=headers)
+    return Response(content=data, media_type=media_type(name), headers=headers)

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -90,6 +92,8 @@ class Witness(ScannerBackend):
 
 async def main(rounds: int, tx_power_dbm: int) -> dict[str, object]:
     await _bluez_ready(("hci0", "hci1"))
+    if os.environ.get("BLUEZONE_VM_CONNECTABLE"):
+        await _make_connectable("0")
     state = Path(tempfile.mkdtemp())
     store = BeaconStore(state)
     clock = SimClock(1_800_000_000.0)
@@ -144,6 +148,17 @@ async def main(rounds: int, tx_power_dbm: int) -> dict[str, object]:
     result["selftest"] = {c.name: {"status": c.status, "detail": c.detail} for c in checks}
     result["adapter_address"] = await _address("hci0")
     return result
+
+
+async def _make_connectable(index: str) -> None:
+    """After bluetoothd has powered the adapter (it may reset the mode while it does)."""
+    for _ in range(50):
+        subprocess.run(["btmgmt", "--index", index, "connectable", "on"], capture_output=True)
+        info = subprocess.run(["btmgmt", "--index", index, "info"], capture_output=True, text=True).stdout
+        if any("current settings" in line and "connectable" in line for line in info.splitlines()):
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the adapter would not become connectable")
 
 
 async def _address(adapter: str) -> str:
