@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -42,12 +43,14 @@ from protocol.errors import (
 from protocol.keys import KEY_LENGTH, TEK_ROLLING_PERIOD
 
 __all__ = [
+    "ANALYSIS",
     "BIN_NAME",
     "ECDSA_SHA256_OID",
     "ECDSA_SHA512_OID",
     "HEADER",
     "MAX_EXPORT_BYTES",
     "SIG_NAME",
+    "STRICT",
     "BadEntriesError",
     "BadHeaderError",
     "BadProtobufError",
@@ -56,8 +59,11 @@ __all__ = [
     "Export",
     "ExportError",
     "ExportReader",
+    "ImportRejected",
+    "ImportRules",
     "NotAZipError",
     "OversizeError",
+    "ReadOptions",
     "ReportType",
     "SignatureInfo",
     "SigningKey",
@@ -319,6 +325,55 @@ class Export:
     signature_infos: tuple[SignatureInfo, ...]
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """What a reader tolerates beyond GAEN's format. The default, :data:`STRICT`, is what a
+    device does before it matches; each relaxation is named and never the default.
+
+    * ``extra_entries``: archive entries beside ``export.bin`` and ``export.sig`` are ignored
+      (the Netherlands' production files carry a third, ``content.sig``).
+    * ``unsigned``: no signature is checked and ``export.sig`` may be missing (research files).
+      Such a reader says ``verified = False``: for analysis, never for warning anyone.
+    * ``missing_timestamps``: a file without ``start_timestamp``/``end_timestamp`` reads, with
+      0 for each.
+    """
+
+    extra_entries: bool = False
+    unsigned: bool = False
+    missing_timestamps: bool = False
+
+
+@dataclass(frozen=True)
+class ImportRules:
+    """Google's importer rules (``model.FromExportKey``) for keys from another server's file.
+
+    A key is refused, and named, when its key data is not 16 bytes, its report type is one an
+    importer cannot take (self-report, recursive; likely or revoked unless allowed), its
+    transmission risk is outside 0..8, it has no rolling start, its rolling period is outside
+    1..144, or its days since onset are beyond ``max_days_from_onset``. An absent report type
+    takes ``default_report_type``; an absent rolling period is 144; transmission risk 0 is
+    backfilled from the report type (2 confirmed, 4 likely, 6 revoked).
+    """
+
+    default_report_type: int = 0
+    allow_clinical: bool = True
+    allow_revoked: bool = False
+    max_days_from_onset: int = 14
+    backfill_days_since_onset: int | None = None
+
+
+class ImportRejected(ExportError):
+    """One key another server published that :class:`ImportRules` refuse."""
+
+
+_IMPORT_BACKFILL = {1: 2, 2: 4, 4: 6}  # CONFIRMED_TEST, CONFIRMED_CLINICAL_DIAGNOSIS, REVOKED
+
+
+STRICT = ReadOptions()
+ANALYSIS = ReadOptions(extra_entries=True, unsigned=True, missing_timestamps=True)
+"""For reading other deployments' files to study them: everything tolerated, nothing verified."""
+
+
 class ExportReader:
     """A verified export whose keys are walked on demand over the verified bytes.
 
@@ -336,10 +391,12 @@ class ExportReader:
         "revised_key_count",
         "signature_infos",
         "start_timestamp",
+        "verified",
     )
 
-    def __init__(self, export_bin: bytes) -> None:
+    def __init__(self, export_bin: bytes, *, verified: bool = True, missing_timestamps: bool = False) -> None:
         self._bin = export_bin
+        self.verified = verified
         start = end = batch_num = batch_size = None
         region = ""
         infos: list[SignatureInfo] = []
@@ -369,8 +426,11 @@ class ExportReader:
                     infos.append(_parse_signature_info(export_bin, a, b))
         except _wire.WireError as exc:
             raise BadProtobufError(f"export.bin: {exc}") from None
-        if start is None or end is None:
-            raise BadProtobufError("export.bin has no start_timestamp or end_timestamp")
+        if (start is None or end is None) and not missing_timestamps:
+            raise BadProtobufError(
+                "export.bin has no start_timestamp or end_timestamp (ReadOptions(missing_timestamps=True) reads it)"
+            )
+        start, end = start or 0, end or 0
         self.start_timestamp, self.end_timestamp, self.region = start, end, region
         self.batch_num = 1 if batch_num is None else batch_num
         self.batch_size = 1 if batch_size is None else batch_size
@@ -384,6 +444,23 @@ class ExportReader:
     def revised_keys(self) -> Iterator[DiagnosisKey]:
         """Keys whose status changed since an earlier file (report type REVOKED, for instance)."""
         return self._walk(_F_REVISED_KEYS)
+
+    def import_keys(self, rules: ImportRules) -> tuple[list[DiagnosisKey], list[str]]:
+        """The keys of ``keys`` an importer takes under ``rules``, and each refusal, named."""
+        accepted: list[DiagnosisKey] = []
+        refused: list[str] = []
+        index = 0
+        try:
+            for field, _, a, b in _wire.iter_fields(self._bin, len(HEADER), len(self._bin)):
+                if field == _F_KEYS:
+                    try:
+                        accepted.append(_import_key(_key_fields(self._bin, a, b), rules))
+                    except ImportRejected as exc:
+                        refused.append(f"key {index}: {exc}")
+                    index += 1
+        except _wire.WireError as exc:
+            raise BadProtobufError(f"export.bin key {index}: {exc}") from None
+        return accepted, refused
 
     def to_export(self) -> Export:
         return Export(
@@ -413,19 +490,24 @@ def open_export(
     verification_keys: Iterable[VerificationKey] | VerificationKey,
     *,
     max_size: int = MAX_EXPORT_BYTES,
+    options: ReadOptions = STRICT,
 ) -> ExportReader:
     """Unzip, check the header, verify a signature, read the header fields. Keys stay lazy.
 
     A file is accepted when one signature made by a known (key id, version) verifies over
-    export.bin; signatures by keys we do not know are ignored, as devices do.
+    export.bin; signatures by keys we do not know are ignored, as devices do. ``options``
+    relaxes named rules (:class:`ReadOptions`); the default relaxes none.
     """
-    export_bin, export_sig = _unzip(blob, max_size)
+    export_bin, export_sig = _unzip(blob, max_size, options)
     if export_bin[: len(HEADER)] != HEADER:
         raise BadHeaderError(
             f"export.bin must start with {HEADER!r}, got {bytes(export_bin[: len(HEADER)])!r}"
         )
-    _verify(export_bin, export_sig, verification_keys)
-    return ExportReader(export_bin)
+    if not options.unsigned:
+        _verify(export_bin, export_sig, verification_keys)
+    return ExportReader(
+        export_bin, verified=not options.unsigned, missing_timestamps=options.missing_timestamps
+    )
 
 
 def read_export(
@@ -433,9 +515,10 @@ def read_export(
     verification_keys: Iterable[VerificationKey] | VerificationKey,
     *,
     max_size: int = MAX_EXPORT_BYTES,
+    options: ReadOptions = STRICT,
 ) -> Export:
     """Verify and read a whole export into memory."""
-    return open_export(blob, verification_keys, max_size=max_size).to_export()
+    return open_export(blob, verification_keys, max_size=max_size, options=options).to_export()
 
 
 def iter_export_keys(
@@ -443,15 +526,16 @@ def iter_export_keys(
     verification_keys: Iterable[VerificationKey] | VerificationKey,
     *,
     max_size: int = MAX_EXPORT_BYTES,
+    options: ReadOptions = STRICT,
 ) -> Iterator[DiagnosisKey]:
     """Verify the file now, then yield its keys one at a time."""
-    return open_export(blob, verification_keys, max_size=max_size).keys()
+    return open_export(blob, verification_keys, max_size=max_size, options=options).keys()
 
 
 # ---- internals ------------------------------------------------------------------------------
 
 
-def _unzip(blob: bytes, max_size: int) -> tuple[bytes, bytes]:
+def _unzip(blob: bytes, max_size: int, options: ReadOptions = STRICT) -> tuple[bytes, bytes]:
     if len(blob) > max_size:
         raise OversizeError(f"export archive is {len(blob)} bytes, over the {max_size} limit")
     if not blob.startswith(b"PK"):
@@ -460,11 +544,21 @@ def _unzip(blob: bytes, max_size: int) -> tuple[bytes, bytes]:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
             infos = archive.infolist()
             names = sorted(info.filename for info in infos)
-            if names != sorted((BIN_NAME, SIG_NAME)):
-                raise BadEntriesError(f"archive must hold exactly {BIN_NAME} and {SIG_NAME}, has {names}")
+            required = {BIN_NAME} if options.unsigned else {BIN_NAME, SIG_NAME}
+            if len(names) != len(set(names)) or not required <= set(names):
+                raise BadEntriesError(
+                    f"archive must hold {' and '.join(sorted(required))} once each, has {names}"
+                )
+            if not options.extra_entries and set(names) - {BIN_NAME, SIG_NAME}:
+                raise BadEntriesError(
+                    f"archive must hold exactly {BIN_NAME} and {SIG_NAME}, has {names} "
+                    "(ReadOptions(extra_entries=True) ignores the others)"
+                )
             by_name = {info.filename: info for info in infos}
             export_bin = _read_entry(archive, by_name[BIN_NAME], max_size)
-            export_sig = _read_entry(archive, by_name[SIG_NAME], _MAX_SIG_BYTES)
+            export_sig = (
+                _read_entry(archive, by_name[SIG_NAME], _MAX_SIG_BYTES) if SIG_NAME in by_name else b""
+            )
     except ExportError:
         raise
     except zipfile.BadZipFile as exc:
@@ -582,6 +676,50 @@ def _parse_key(buf: bytes, pos: int, end: int, index: int) -> DiagnosisKey:
     if start < 0:
         raise BadProtobufError(f"key {index}: rolling_start_interval_number is negative ({start})")
     return DiagnosisKey(key_data, start, period, trl, report_type, onset)
+
+
+def _key_fields(buf: bytes, pos: int, end: int) -> dict[int, Any]:
+    """A TemporaryExposureKey's fields as present (absent ones missing, not defaulted)."""
+    fields: dict[int, Any] = {}
+    for field, wire_type, a, b in _wire.iter_fields(buf, pos, end):
+        if field == 1:
+            _expect(wire_type, _wire.LEN, field)
+            fields[1] = bytes(buf[a:b])
+        elif 2 <= field <= 6:
+            _expect(wire_type, _wire.VARINT, field)
+            fields[field] = _wire.as_sint32(a) if field == 6 else _wire.as_int32(a)
+    return fields
+
+
+def _import_key(fields: dict[int, Any], rules: ImportRules) -> DiagnosisKey:
+    key_data = fields.get(1, b"")
+    if len(key_data) != KEY_LENGTH:
+        raise ImportRejected("invalid key length")
+    report_type = fields.get(5, 0)
+    if report_type not in (0, 1, 2, 4):
+        raise ImportRejected(f"unsupported report type: {report_type}")
+    report_type = report_type or rules.default_report_type
+    if report_type == 4 and not rules.allow_revoked:
+        raise ImportRejected("saw revoked key when not allowed")
+    if report_type == 2 and not rules.allow_clinical:
+        raise ImportRejected("saw likely key when not allowed")
+    risk = fields.get(2, 0)
+    if not 0 <= risk <= 8:
+        raise ImportRejected(f"transmission risk out of range: {risk}, must be 0..8")
+    risk = risk or _IMPORT_BACKFILL.get(report_type, 0)
+    if 3 not in fields:
+        raise ImportRejected("missing rolling_start_interval_number")
+    period = fields.get(4, TEK_ROLLING_PERIOD)
+    if not 1 <= period <= TEK_ROLLING_PERIOD:
+        raise ImportRejected(f"rolling period out of range: {period}, must be 1..144")
+    onset = fields.get(6)
+    if onset is not None and abs(onset) > rules.max_days_from_onset:
+        raise ImportRejected(
+            f"days since onset of symptoms out of range: {onset}, must be within {rules.max_days_from_onset}"
+        )
+    if onset is None:
+        onset = rules.backfill_days_since_onset
+    return DiagnosisKey(key_data, fields[3], period, risk, report_type, onset)
 
 
 def _expect(wire_type: int, wanted: int, field: int) -> None:
