@@ -399,6 +399,80 @@ def test_a_lease_left_by_a_crashed_writer_expires_after_15_minutes(exporter: Ser
     assert export_now(exporter).batches == 1
 
 
+class _StallingStorage(MemoryStorage):
+    """Each zip takes ``stall`` minutes to write, on a clock the test holds."""
+
+    def __init__(self, stall: float) -> None:
+        super().__init__()
+        self.stall, self.elapsed = stall, 0.0
+
+    def put(self, name: str, data: bytes) -> None:
+        if name != "index.txt":
+            self.elapsed += self.stall * 60
+        super().put(name, data)
+
+
+def _run_stalling(server: Server, storage: _StallingStorage, rival: Callable[[float], None]) -> Any:
+    """Export three batches; ``rival`` runs whenever the job reads its clock (before it renews
+    the lease, outside any database session), with the seconds elapsed."""
+    from tracer_server.services.export_job import run_export
+
+    def monotonic() -> float:
+        rival(storage.elapsed)
+        return storage.elapsed
+
+    return run_export(
+        factory=server.state.factory, settings=server.settings, storage=storage,
+        signing_keys=[server.state.keys.export_signing], now=utcnow(server.clock), monotonic=monotonic,
+    )  # fmt: skip
+
+
+def _three_batches(make_server: Callable[..., Server], storage: _StallingStorage) -> Server:
+    server = make_server(storage=storage)
+    for hour in (9, 13, 17):
+        add_keys(server, 3, created_at=at(hour), seed=hour)
+    server.clock.at = at(22)
+    return server
+
+
+def test_a_slow_export_renews_its_lease_so_no_second_writer_overlaps(
+    make_server: Callable[..., Server],
+) -> None:
+    storage = _StallingStorage(stall=10)  # 3 batches × 10 min: longer than the 15-minute lease
+    server = _three_batches(make_server, storage)
+    refused: list[bool] = []
+
+    def rival(elapsed: float) -> None:
+        if elapsed < 30 * 60 or refused:
+            return
+        try:  # 30 minutes in: the first lease ran out long ago
+            with export_lease(server.state.factory, utcnow(server.clock) + timedelta(seconds=elapsed)):
+                refused.append(False)
+        except LockBusy:
+            refused.append(True)
+
+    report = _run_stalling(server, storage, rival)
+    assert refused == [True] and len(report.files) == 3 and "index.txt" in storage.files
+
+
+def test_an_export_that_stalled_past_its_lease_stops_before_writing_beside_the_new_writer(
+    make_server: Callable[..., Server],
+) -> None:
+    storage = _StallingStorage(stall=20)  # one write outlasts the lease: a rival takes it
+    server = _three_batches(make_server, storage)
+    taken: list[export_lease] = []
+
+    def rival(elapsed: float) -> None:
+        if elapsed >= 20 * 60 and not taken:
+            lease = export_lease(server.state.factory, utcnow(server.clock) + timedelta(seconds=elapsed))
+            taken.append(lease.__enter__())  # holds it from now on
+
+    with pytest.raises(LockBusy, match="lost"):
+        _run_stalling(server, storage, rival)
+    assert len(taken) == 1 and "index.txt" not in storage.files  # nothing written after the loss
+    assert len([name for name in storage.puts if name.endswith(".zip")]) == 1
+
+
 def test_a_crash_mid_export_then_a_rerun_publishes_every_key_exactly_once(
     splitter: Server, storage: MemoryStorage
 ) -> None:

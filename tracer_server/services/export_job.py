@@ -24,6 +24,7 @@ import hashlib
 import itertools
 import random
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -58,10 +59,20 @@ class ExportReport:
 
 
 class export_lease:
-    """Hold the export lease for the duration of a ``with`` block (or raise :class:`LockBusy`)."""
+    """Hold the export lease for the duration of a ``with`` block (or raise :class:`LockBusy`).
 
-    def __init__(self, factory: sessionmaker[Session], now: datetime) -> None:
+    The lease lasts ``LEASE`` from the last :meth:`renew`; the job renews before each batch and
+    before the index (outside any database session: SQLite would see a writer beside a reader),
+    so a job slower than ``LEASE`` keeps it, and one that stalled past it finds out before its
+    next write (:class:`LockBusy`) instead of writing beside the writer that took over. Elapsed time comes
+    from ``monotonic``, added to the ``now`` the job was started with.
+    """
+
+    def __init__(
+        self, factory: sessionmaker[Session], now: datetime, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.factory, self.now, self.holder = factory, now, str(uuid.uuid4())
+        self.monotonic, self.started = monotonic, monotonic()
 
     def __enter__(self) -> export_lease:
         with transaction(self.factory) as db:
@@ -77,6 +88,18 @@ class export_lease:
             if taken.rowcount != 1:
                 raise LockBusy("another export is running")
         return self
+
+    def renew(self) -> None:
+        """Extend the lease from the present moment, or raise :class:`LockBusy` if it was lost."""
+        at = self.now + timedelta(seconds=self.monotonic() - self.started)
+        with transaction(self.factory) as db:
+            kept = db.execute(
+                update(JobLock)
+                .where(JobLock.name == LOCK_NAME, JobLock.holder == self.holder)
+                .values(expires_at=at + LEASE)
+            )
+            if kept.rowcount != 1:
+                raise LockBusy("the export lease was lost to another writer: this run stops")
 
     def __exit__(self, *exc: object) -> None:
         with transaction(self.factory) as db:
@@ -97,15 +120,17 @@ def run_export(
     close_window: bool = False,
     rng: Callable[[int], bytes] = secrets.token_bytes,
     progress: Callable[[str], None] = lambda _: None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> ExportReport:
     report = ExportReport()
-    with export_lease(factory, now):
+    with export_lease(factory, now, monotonic) as lease:
         _plan_batches(factory, settings, now, close_window)
         with factory() as db:
             pending = db.scalars(
                 select(ExportBatch).where(ExportBatch.status == "open").order_by(ExportBatch.start)
             ).all()
         for batch in pending:
+            lease.renew()  # still ours, for LEASE more: or LockBusy before this batch writes anything
             names, real, padding = _export_batch(factory, settings, storage, signing_keys, batch, now, rng)
             report.batches += 1
             report.keys += real
@@ -115,6 +140,7 @@ def run_export(
                 f"batch {as_utc(batch.start):%Y-%m-%d %H:%M}: {real} keys + {padding} padding, "
                 f"{len(names)} files"
             )
+        lease.renew()
         write_index(factory, settings, storage, now)
     return report
 

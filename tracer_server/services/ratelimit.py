@@ -2,12 +2,13 @@
 
 Identifiers are HMAC'd under a key that rotates every UTC day (the server's pepper with the
 day), so neither memory nor Redis holds an address, and a day's identifiers cannot be linked to
-the next day's. With ``redis_url`` set, every server process shares one count per identifier
-per minute (fixed window, ``INCR`` + ``EXPIRE``).
+the next day's. Both limiters allow ``limit`` attempts in any sliding minute; with
+``redis_url`` set, every server process shares the count (:class:`RedisLimiter`).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import deque
 from datetime import UTC, datetime
 from typing import Protocol
@@ -50,20 +51,32 @@ class MemoryLimiter:
 
 
 class RedisLimiter:
-    """At most ``limit`` attempts per identifier per clock minute, across processes."""
+    """At most ``limit`` attempts per identifier in any sliding minute, across processes.
+
+    One sorted set per identifier holds the accepted attempts' times (the server's clock); a Lua
+    script drops those older than a minute, counts, and adds the new one only when under the
+    limit, atomically. A refused attempt is not counted, as in :class:`MemoryLimiter`. (A fixed
+    clock-minute window let ``2 × limit`` attempts through across a minute boundary.)
+    """
+
+    _SCRIPT = """
+local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZCARD', key) >= limit then return 0 end
+redis.call('ZADD', key, now, ARGV[4])
+redis.call('EXPIRE', key, math.ceil(window) + 1)
+return 1
+"""
 
     def __init__(self, url: str, limit: int, clock: Clock, prefix: str = "bluezone:rl:") -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._limit, self._clock, self._prefix = limit, clock, prefix
+        self._allow = self._redis.register_script(self._SCRIPT)
 
     def check(self, identifier: bytes) -> None:
-        minute = int(self._clock.now() // 60)
-        key = f"{self._prefix}{identifier.hex()[:32]}:{minute}"
-        pipe = self._redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count, _ = pipe.execute()
-        if int(count) > self._limit:
+        key = f"{self._prefix}{identifier.hex()[:32]}"
+        attempt = secrets.token_hex(8)  # members must differ when two attempts share a time
+        if not int(self._allow(keys=[key], args=[repr(self._clock.now()), 60, self._limit, attempt])):
             raise RateLimited(_MESSAGE)
