@@ -132,3 +132,61 @@ def test_pages_redirect_to_sign_in_without_a_session_and_carry_security_headers(
         login.headers["x-frame-options"] == "DENY"
         and "default-src 'self'" in login.headers["content-security-policy"]
     )
+
+
+def test_an_upload_waiting_on_the_database_does_not_freeze_the_server(server: Server) -> None:
+    """The console's upload (and every request's commit) waits on the database in the thread
+    pool, never on the event loop: while another writer holds the lock, /health still answers."""
+    import threading
+    import time
+
+    from sqlalchemy import create_engine
+
+    from protocol import keyfile
+
+    from .conftest import device_keys
+
+    state = server.state
+    with transaction(state.factory) as db:
+        create_official(
+            db=db, keys=state.keys, name="Lan", role="official", now=utcnow(server.clock), password=PASSWORD
+        )
+    locker = create_engine(server.settings.sqlalchemy_url)
+    with TestClient(server.app, base_url="https://testserver") as client:  # one event loop for all
+        csrf = _csrf(client.get("/console/login").text)
+        client.post("/console/login", data={"name": "Lan", "password": PASSWORD, "csrf": csrf})
+        csrf = _csrf(client.get("/console/upload").text)
+        form = {
+            "csrf": csrf, "report_type": "confirmed", "consent": "yes",
+            "key_text": keyfile.dump(device_keys(utcnow(server.clock))),
+        }  # fmt: skip
+        outcome: list[int] = []
+        locked = threading.Event()
+
+        def hold_the_lock(seconds: float) -> None:  # another writer, released on its own
+            with locker.connect() as conn:
+                if locker.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    conn.begin()
+                    conn.exec_driver_sql("LOCK TABLE exposures IN EXCLUSIVE MODE")
+                locked.set()
+                time.sleep(seconds)
+                conn.rollback()
+
+        holder = threading.Thread(target=hold_the_lock, args=(2.0,))
+        holder.start()
+        assert locked.wait(10)
+        upload = threading.Thread(
+            target=lambda: outcome.append(client.post("/console/upload", data=form).status_code)
+        )
+        upload.start()
+        time.sleep(0.5)  # the upload is waiting for the lock now
+        started = time.monotonic()
+        assert client.get("/health").status_code == 200
+        waited = time.monotonic() - started
+        holder.join(30)
+        upload.join(30)
+    locker.dispose()
+    assert waited < 0.5, f"/health waited {waited:.1f} s behind the upload"
+    assert outcome == [200]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -52,12 +52,11 @@ async def _state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(_state)]
 
 
-async def _db(state: StateDep) -> AsyncIterator[Session]:
+def _db(state: StateDep) -> Iterator[Session]:
     """One transaction per request: committed on success, rolled back on any error.
 
-    ``async``: opening a session does no I/O, and its commit (about a millisecond) costs less
-    on the event loop than two hops through the thread pool; the handler itself, which does
-    the queries, runs in the pool.
+    Sync, so FastAPI opens and commits it in the thread pool: a commit waits on the database
+    (under SQLite's write lock, up to its busy timeout) and must never wait on the event loop.
 
     ``scope="function"``: the commit happens when the handler returns, before the response is
     sent. With the default (request) scope FastAPI commits after sending, so a client's next
