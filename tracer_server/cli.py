@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
 
         from tracer_server.app import create_app
 
-        app = create_app(settings, run_jobs=True)
+        app = create_app(settings, run_jobs=settings.export_in_server)
         # access_log off: it would record client addresses.
         uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
         return 0

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     export_padding_range: int = 100  # GENS EXPORT_FILE_PADDING_RANGE
     export_max_keys_per_file: int = 500_000  # GENS EXPORT_FILE_MAX_RECORDS
     export_job_interval_seconds: float = 60.0
+    export_in_server: bool = True
+    """``bluezone server run`` runs the export and cleanup jobs every interval (one writer at a
+    time, by the lease). False where a timer runs ``bluezone server export`` instead
+    (``deploy/bluezone-export.timer``)."""
     export_bucket_url: str | None = None
     """``s3://bucket[/prefix]``: export files go to this S3-compatible bucket (prefix default
     ``v1/exports/``) for a CDN to serve; default: ``<data_dir>/exports``, served by the app."""
