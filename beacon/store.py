@@ -248,23 +248,29 @@ class BeaconStore:
             for rpi, aem, total, count, window, top, low in rows
         ]
 
+    def _set_meta(self, key: str, value: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
     def record_sync(self, when: float) -> None:
         """When the last sync completed (the status health line reads it)."""
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('last_sync', ?)", (repr(when),))
+        self._set_meta("last_sync", repr(when))
 
     def last_sync(self) -> float | None:
-        row = self.db.execute("SELECT v FROM meta WHERE k = 'last_sync'").fetchone()
-        return None if row is None else float(row[0])
+        value = self._meta("last_sync")
+        return None if value is None else float(value)
 
     def record_advertised_tx_power(self, dbm: int) -> None:
         """The TX power the metadata on the air claims (the status health line reads it)."""
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('advertised_tx_power', ?)", (str(dbm),))
+        self._set_meta("advertised_tx_power", str(dbm))
 
     def advertised_tx_power(self) -> int | None:
-        row = self.db.execute("SELECT v FROM meta WHERE k = 'advertised_tx_power'").fetchone()
-        return None if row is None else int(row[0])
+        value = self._meta("advertised_tx_power")
+        return None if value is None else int(value)
 
     def counts(self) -> dict[str, int]:
         tables = ("teks", "scans", "sightings", "files", "matches", "warnings", "uploads")
