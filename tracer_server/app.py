@@ -122,7 +122,7 @@ async def _job_loop(state: AppState) -> None:
                 factory=state.factory,
                 settings=state.settings,
                 storage=state.storage,
-                signing_keys=[state.keys.export_signing],
+                signing_keys=state.keys.signing_keys,
                 now=now,
             )
             await asyncio.to_thread(

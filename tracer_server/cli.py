@@ -46,7 +46,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("cleanup", help="apply the 14-day retention now")
     districts = sub.add_parser("load-districts", help="load districts (population, smartphones) from a CSV")
     districts.add_argument("csv", nargs="?", type=Path, help="default: the vendored Tuyên Quang table")
-    sub.add_parser("signing-key", help="print the export verification key (PEM) with its key id and version")
+    sub.add_parser(
+        "signing-key", help="print the export verification keys (PEM) with their key id and version"
+    )
+    rotate = sub.add_parser(
+        "rotate-signing-key", help="add an export signing key: exports are signed by both"
+    )
+    rotate.add_argument("version", help="the new key's version, e.g. v2")
+    retire = sub.add_parser(
+        "retire-signing-key", help="stop signing with a key, once beacons pin its successor"
+    )
+    retire.add_argument("version")
     return parser
 
 
@@ -84,12 +94,17 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command != "init":
         migrate.require_current(settings)
-    if args.command == "signing-key":
-        from tracer_server.secrets_store import load_or_create_keys
+    if args.command in ("signing-key", "rotate-signing-key", "retire-signing-key"):
+        from tracer_server.secrets_store import load_or_create_keys, retire_signing_key, rotate_signing_key
 
-        key = load_or_create_keys(settings).export_verification
-        print(f"# key id {key.key_id}, version {key.key_version}, sha256 {key.fingerprint()}")
-        print(key.to_pem().decode(), end="")
+        if args.command == "rotate-signing-key":
+            rotate_signing_key(settings, args.version)
+        elif args.command == "retire-signing-key":
+            retire_signing_key(settings, args.version)
+        for signing in load_or_create_keys(settings).signing_keys:
+            key = signing.verification_key()
+            print(f"# key id {key.key_id}, version {key.key_version}, sha256 {key.fingerprint()}")
+            print(key.to_pem().decode(), end="")
         return 0
 
     if args.command == "init":
@@ -161,7 +176,7 @@ def _run(args: argparse.Namespace) -> int:
             factory=factory,
             settings=settings,
             storage=storage,
-            signing_keys=[keys.export_signing],
+            signing_keys=keys.signing_keys,
             now=now,
             close_window=args.close_window,
             progress=lambda line: print(line, file=sys.stderr),

@@ -59,5 +59,5 @@ def require_current(settings: Settings) -> None:
         raise NotInitialized(f"the database has no bluezone tables: {hint}")
     if current != head:
         raise NotInitialized(f"the database is at revision {current}, this code needs {head}: {hint}")
-    if not (settings.keys_dir / "export-signing.pem").exists():
+    if not any(settings.keys_dir.glob("export-signing*.pem")):  # the first key, or a rotated one
         raise NotInitialized(f"no signing keys in {settings.keys_dir.resolve()}: {hint}")

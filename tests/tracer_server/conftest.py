@@ -236,7 +236,7 @@ def export_now(server: Server, **options: Any) -> ExportReport:
         factory=state.factory,
         settings=server.settings,
         storage=state.storage,
-        signing_keys=[state.keys.export_signing],
+        signing_keys=state.keys.signing_keys,
         now=utcnow(server.clock),
         **options,
     )
