@@ -21,7 +21,7 @@ from protocol.keys import TEK_ROLLING_PERIOD, en_interval_number
 from tracer_server.api.deps import ClientId, DbDep, NowDep, StateDep
 from tracer_server.console import auth
 from tracer_server.console.i18n import LANGUAGES, translator
-from tracer_server.db import as_utc
+from tracer_server.db import affected, as_utc
 from tracer_server.errors import RateLimited, ServerError
 from tracer_server.models import AuditEntry, ExportBatch, ExportFile, Exposure, Official, VerificationCode
 from tracer_server.services import adoption
@@ -274,7 +274,7 @@ def revoke(
     )
     if session.official.role != "admin":
         query = query.where(VerificationCode.issued_by == session.official.id)
-    if db.execute(query.values(revoked_at=now)).rowcount:
+    if affected(db.execute(query.values(revoked_at=now))):
         audit(
             db=db, now=now, official_id=session.official.id, action="code.revoked", detail={"uuid": code_uuid}
         )

@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import resources
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -77,12 +78,11 @@ def record_activity(db: Session, district: str, now: datetime) -> None:
     """Add one to (district, UTC day): one atomic upsert, safe across server processes."""
     if db.get(District, district) is None:
         raise ServerError("unknown district code")
-    table = ActivityCount.__table__
-    if db.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).values(district=district, day=now.date(), count=1)
+    table: Any = ActivityCount.__table__
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement: Any = insert(table).values(district=district, day=now.date(), count=1)
     db.execute(
         statement.on_conflict_do_update(index_elements=["district", "day"], set_={"count": table.c.count + 1})
     )

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracer_server.db import transaction
+from tracer_server.db import affected, transaction
 from tracer_server.models import (
     AuditEntry,
     ExportBatch,
@@ -38,10 +38,10 @@ def run_cleanup(
     cutoff = now - timedelta(days=settings.retention_days)
     report = CleanupReport()
     with transaction(factory) as db:
-        report.exposures = db.execute(delete(Exposure).where(Exposure.created_at < cutoff)).rowcount
-        report.codes = db.execute(
-            delete(VerificationCode).where(VerificationCode.long_expires_at < cutoff)
-        ).rowcount
+        report.exposures = affected(db.execute(delete(Exposure).where(Exposure.created_at < cutoff)))
+        report.codes = affected(
+            db.execute(delete(VerificationCode).where(VerificationCode.long_expires_at < cutoff))
+        )
         db.execute(delete(VerificationToken).where(VerificationToken.expires_at < now))
         db.execute(delete(UsedCertificate).where(UsedCertificate.expires_at < now))
         db.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))

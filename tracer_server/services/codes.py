@@ -18,7 +18,7 @@ import jwt
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from tracer_server.db import as_utc
+from tracer_server.db import affected, as_utc
 from tracer_server.errors import (
     CodeExpired,
     CodeInvalid,
@@ -191,7 +191,7 @@ def redeem_code(
         .where(VerificationCode.uuid == row.uuid, VerificationCode.claimed_at.is_(None))
         .values(claimed_at=now)
     )
-    if claimed.rowcount != 1:  # another request redeemed it between our read and this write
+    if affected(claimed) != 1:  # another request redeemed it between our read and this write
         raise CodeInvalid("this code has already been used")
     jti = str(uuid.uuid4())
     expires_at = now + timedelta(hours=settings.token_ttl_hours)
@@ -233,7 +233,7 @@ def redeem_token(
         .where(VerificationToken.jti == str(claims["jti"]), VerificationToken.used_at.is_(None))
         .values(used_at=now)
     )
-    if used.rowcount != 1:
+    if affected(used) != 1:
         raise TokenInvalid("the verification token was already used")
     row = db.get(VerificationCode, str(claims["sub"]))
     if row is None:

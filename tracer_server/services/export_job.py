@@ -35,7 +35,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.export import DiagnosisKey, SigningKey, write_export
-from tracer_server.db import as_utc, transaction
+from tracer_server.db import affected, as_utc, transaction
 from tracer_server.models import ExportBatch, ExportFile, Exposure, JobLock, PaddingKey
 from tracer_server.settings import Settings
 from tracer_server.storage import ExportStorage
@@ -85,7 +85,7 @@ class export_lease:
                 .where((JobLock.expires_at.is_(None)) | (JobLock.expires_at < self.now))
                 .values(holder=self.holder, expires_at=self.now + LEASE)
             )
-            if taken.rowcount != 1:
+            if affected(taken) != 1:
                 raise LockBusy("another export is running")
         return self
 
@@ -98,7 +98,7 @@ class export_lease:
                 .where(JobLock.name == LOCK_NAME, JobLock.holder == self.holder)
                 .values(expires_at=at + LEASE)
             )
-            if kept.rowcount != 1:
+            if affected(kept) != 1:
                 raise LockBusy("the export lease was lost to another writer: this run stops")
 
     def __exit__(self, *exc: object) -> None:
