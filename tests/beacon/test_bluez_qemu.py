@@ -135,9 +135,16 @@ BOOTS = (Boot("-l2", (EXTENDED_PLAIN, EXTENDED)), Boot("-L -l2", (PI_LIKE, GUIDE
 
 
 def _shares() -> dict[str, Path]:
+    """The checkout, the interpreter and the venv, for the guest. 9p shows the host's modes, and
+    the guide's scenario runs the beacon as an unprivileged user: a share root the host made
+    0700 (``mktemp -d`` does) is opened to others for reading, nothing else changes."""
     shares = {"repo": ROOT, "python": Path(sys.base_prefix)}
     if not Path(sys.prefix).is_relative_to(ROOT):
         shares["venv"] = Path(sys.prefix)
+    for path in shares.values():
+        mode = path.stat().st_mode
+        if mode & 0o005 != 0o005:
+            path.chmod(mode | 0o005)
     return shares
 
 
