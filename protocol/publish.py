@@ -24,6 +24,7 @@ __all__ = [
     "KeyMaterialError",
     "UploadKey",
     "canonical_key_string",
+    "canonical_text",
     "tek_hmac",
 ]
 
@@ -89,12 +90,16 @@ def canonical_key_string(keys: Iterable[UploadKey], *, include_risk: bool = True
 
     Newer clients omit the risk segment when every risk is 0; servers accept either form.
     """
+    entries = ((k.key_b64, k.rolling_start_number, k.rolling_period, k.transmission_risk) for k in keys)
+    return canonical_text(entries, include_risk=include_risk)
+
+
+def canonical_text(entries: Iterable[tuple[str, int, int, int]], *, include_risk: bool = True) -> str:
+    """The same string from (key text, start, period, risk) as given: a server checks the HMAC
+    over the keys as a client sent them, in whichever base64 alphabet it used (Google's)."""
     segments = []
-    for key in keys:
-        segment = f"{key.key_b64}.{key.rolling_start_number}.{key.rolling_period}"
-        if include_risk:
-            segment += f".{key.transmission_risk}"
-        segments.append(segment)
+    for text, start, period, risk in entries:
+        segments.append(f"{text}.{start}.{period}" + (f".{risk}" if include_risk else ""))
     return ",".join(sorted(segments))
 
 

@@ -37,17 +37,21 @@ class SigningKeyError(ValueError):
 
 @dataclass(frozen=True)
 class ServerKeys:
-    export_signing: SigningKey
-    """The first active export key (the settings' version while it is active)."""
+    export_signing_keys: tuple[SigningKey, ...]
+    """Every active export key, the settings' version first while it is active: each export is
+    signed by all of them."""
     certificate_private: ec.EllipticCurvePrivateKey
     pepper: bytes
     revision_key: bytes
-    export_signing_keys: tuple[SigningKey, ...] = ()
-    """Every active export key: each export is signed by all of them."""
+
+    @property
+    def export_signing(self) -> SigningKey:
+        """The first active export key: the one a single-key caller pins or signs with."""
+        return self.export_signing_keys[0]
 
     @property
     def signing_keys(self) -> list[SigningKey]:
-        return list(self.export_signing_keys or (self.export_signing,))
+        return list(self.export_signing_keys)
 
     def digest(self, value: str | bytes) -> bytes:
         """HMAC-SHA256 under the pepper: what we store instead of codes, API keys, identifiers."""
@@ -120,7 +124,6 @@ def load_or_create_keys(settings: Settings) -> ServerKeys:
     if not active:
         raise SigningKeyError(f"no active export signing key in {folder}: rotate-signing-key adds one")
     return ServerKeys(
-        export_signing=active[0],
         export_signing_keys=tuple(active),
         certificate_private=_pem_key(folder / "certificate.pem"),
         pepper=_random_file(folder / "pepper.bin"),

@@ -1,8 +1,9 @@
 """Where export files go: a directory by default, or an S3-compatible bucket a CDN serves.
 
 The contract is four calls. ``put`` must make the object visible atomically (readers never see
-half a zip), and the export job writes every zip before it rewrites ``index.txt``. Both stores
-give a file the cache headers a CDN passes on (:func:`cache_control`): a zip never changes;
+half a zip), and the export job writes every zip before it rewrites ``index.txt``. A file goes
+out with the cache headers a CDN passes on (:func:`cache_control`; stored on the object by
+:class:`S3Storage`, sent by the app's route for the directory): a zip never changes;
 ``index.txt`` may be cached a minute at most and revalidated, by its strong ETag.
 """
 

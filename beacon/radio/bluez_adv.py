@@ -26,6 +26,7 @@ D-Bus errors are translated at this boundary into :class:`beacon.radio.RadioUnav
 
 # No ``from __future__ import annotations`` here: dbus-fast reads the signature strings below.
 
+import asyncio
 import contextlib
 import itertools
 from dataclasses import dataclass
@@ -74,8 +75,6 @@ def translate_dbus_error(exc: BaseException) -> RadioError:
 
 
 def _advertisement_class(with_tx_power: bool) -> Any:
-    import asyncio
-
     from dbus_fast import Variant
     from dbus_fast.constants import PropertyAccess
     from dbus_fast.service import ServiceInterface, dbus_property, method
@@ -192,8 +191,6 @@ class BlueZAdvertiser(AdvertiserBackend):
         self._path = path
         self.registrations += 1
         if request:
-            import asyncio
-
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(advertisement.tx_power_answered.wait(), _TX_POWER_ANSWER_S)
             # No answer: bluetoothd ignored the request (no --experimental), so nothing is known.

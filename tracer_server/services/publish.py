@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from protocol.errors import KeyMaterialError
 from protocol.export import ReportType
 from protocol.keys import EN_INTERVAL_SECONDS, TEK_ROLLING_PERIOD, en_interval_number
-from protocol.publish import UploadKey
+from protocol.publish import UploadKey, canonical_text
 from tracer_server.db import as_utc, insert_new, insert_or_ignore
 from tracer_server.errors import CertificateInvalid, KeysRejected, UnknownHealthAuthority
 from tracer_server.models import ExportBatch, Exposure, UsedCertificate
@@ -123,11 +123,7 @@ def publish_keys(
     if not 1 <= len(items) <= settings.max_keys_per_publish:
         raise KeysRejected(f"temporaryExposureKeys must hold 1..{settings.max_keys_per_publish} keys")
     parsed, warnings = read_keys(items)
-    parsed, dropped = screen_times(parsed, now, settings.max_key_age_days)
-    warnings += dropped
-    if not parsed:
-        raise KeysRejected(f"none of the {len(items)} keys is valid", details=warnings)
-    check_overlaps([key for _, key in parsed], settings.max_same_start_keys)
+    parsed = _valid_in_time(parsed, len(items), now, settings, warnings)
 
     claims = verify_certificate(
         known=known, health_authority_id=body.healthAuthorityID, certificate=body.verificationPayload, now=now
@@ -162,10 +158,8 @@ def accept_keys(
     now: datetime,
 ) -> PublishOutcome:
     """Keys an official uploads for a case from its key file: steps 1, 2, 5 and 6."""
-    kept, warnings = screen_times(parsed, now, settings.max_key_age_days)
-    if not kept:
-        raise KeysRejected(f"none of the {len(parsed)} keys is valid", details=warnings)
-    check_overlaps([key for _, key in kept], settings.max_same_start_keys)
+    warnings: list[str] = []
+    kept = _valid_in_time(parsed, len(parsed), now, settings, warnings)
     dated, far = date_keys(kept, onset)
     if not dated:
         raise KeysRejected("no key is within 14 days of the onset", details=warnings + far)
@@ -173,6 +167,19 @@ def accept_keys(
         db=db, keys=keys, dated=dated, report_type=report_type, authority=authority,
         warnings=warnings + far, now=now,
     )  # fmt: skip
+
+
+def _valid_in_time(
+    parsed: Indexed, total: int, now: datetime, settings: Settings, warnings: list[str]
+) -> Indexed:
+    """Steps 1 (in time) and 2, shared by both uploads: ``warnings`` grows with what is dropped;
+    none left, or a bad overlap, fails the request."""
+    kept, dropped = screen_times(parsed, now, settings.max_key_age_days)
+    warnings += dropped
+    if not kept:
+        raise KeysRejected(f"none of the {total} keys is valid", details=warnings)
+    check_overlaps([key for _, key in kept], settings.max_same_start_keys)
+    return kept
 
 
 def decode_key(text: str) -> bytes:
@@ -373,14 +380,10 @@ def _check_hmac(hmac_key: str, items: Sequence[ExposureKeyItem], tekmac: bytes) 
         raise CertificateInvalid("hmacKey is not valid base64") from None
     if len(secret) < 16:
         raise CertificateInvalid("hmacKey must be at least 128 bits")
+    entries = [(i.key, i.rollingStartNumber, i.rollingPeriod, i.transmissionRisk) for i in items]
     forms = [True] + ([False] if all(item.transmissionRisk == 0 for item in items) else [])
     for with_risk in forms:
-        segments = sorted(
-            f"{i.key}.{i.rollingStartNumber}.{i.rollingPeriod}"
-            + (f".{i.transmissionRisk}" if with_risk else "")
-            for i in items
-        )
-        message = ",".join(segments).encode("utf-8")
+        message = canonical_text(entries, include_risk=with_risk).encode("utf-8")
         if hmac.compare_digest(hmac.digest(secret, message, hashlib.sha256), tekmac):
             return
     raise CertificateInvalid("the keys do not match the certificate's HMAC")
