@@ -6,7 +6,9 @@ bookworm) and ``bluez-test-tools`` (``btvirt``: virtual controllers that hear ea
 made once by ``debootstrap`` and cached as an initramfs. The host's Python, the checkout and its
 virtual environment are shared read-only over 9p at the same paths, so the guest runs exactly the
 code under test. A second, tiny cpio appended to the image carries the job: the kernel unpacks
-both into one tmpfs, and ``/init`` runs ``/job.sh`` and powers off.
+both into one tmpfs, and ``/init`` runs ``/job.sh`` and powers off; or, with ``systemd=True``,
+systemd boots as PID 1 (udev, the system bus, Debian's ``bluetooth.service``) and runs the job
+as a unit, so the beacon's own unit can be installed and started as the Raspberry Pi guide says.
 
     python3 tests/beacon/qemu/vm.py build     # make the cached image (root, debootstrap)
 """
@@ -39,6 +41,13 @@ PACKAGES = (
     "zlib1g",
     "libbz2-1.0",
     "liblzma5",
+    # the Raspberry Pi guide's own set-up, as the systemd boot follows it (``run(systemd=True)``)
+    "systemd",
+    "systemd-sysv",
+    "python3",
+    "python3-venv",
+    "adduser",
+    "sudo",
 )
 # Only these kernel modules (and what they depend on) go into the image: the rest is 300 MB.
 MODULES = (
@@ -73,9 +82,40 @@ sleep 60
 """
 
 
+JOB_UNIT = f"""[Unit]
+Description=The test VM's job (/job.sh), then power off
+After=dbus.service systemd-udevd.service local-fs.target
+ConditionPathExists=/job.sh
+
+[Service]
+Type=oneshot
+ExecStartPre=/usr/sbin/modprobe -a {" ".join(MODULES)}
+ExecStart=/bin/sh /job.sh
+ExecStopPost=/usr/bin/systemctl --no-block poweroff
+TimeoutStartSec=infinity
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/console
+
+[Install]
+WantedBy=multi-user.target
+"""
+"""Under systemd as PID 1 (``run(systemd=True)``) the job is this unit."""
+_MASKED = (
+    "serial-getty@ttyS0.service",
+    "getty@tty1.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+)
+"""What would only spend the emulated CPU (or write a login prompt into the console)."""
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    key = hashlib.sha256(repr((SUITE, PACKAGES, MODULES, _PRUNE, INIT)).encode()).hexdigest()[:12]
+    inputs = (SUITE, PACKAGES, MODULES, _PRUNE, INIT, JOB_UNIT, _MASKED)
+    key = hashlib.sha256(repr(inputs).encode()).hexdigest()[:12]
     return Path(base) / "bluezone" / f"bluez-vm-{key}"
 
 
@@ -112,11 +152,21 @@ def build_image(log: io.TextIOBase | None = None) -> Image:
             shutil.rmtree(root / rel, ignore_errors=True)
         (root / "init").write_text(INIT)
         (root / "init").chmod(0o755)
+        _install_job_unit(root / "etc" / "systemd" / "system")
         with open(out / "rootfs.cpio.tmp", "wb") as f:
             write_cpio(f, _tree(root))
     os.replace(out / "vmlinuz.tmp", out / "vmlinuz")
     os.replace(out / "rootfs.cpio.tmp", out / "rootfs.cpio")
     return Image(out / "vmlinuz", out / "rootfs.cpio")
+
+
+def _install_job_unit(units: Path) -> None:
+    (units / "bluezone-vm-job.service").write_text(JOB_UNIT)
+    (units / "multi-user.target.wants").mkdir(parents=True, exist_ok=True)
+    (units / "multi-user.target.wants" / "bluezone-vm-job.service").symlink_to("../bluezone-vm-job.service")
+    for name in _MASKED:
+        (units / name).unlink(missing_ok=True)
+        (units / name).symlink_to("/dev/null")
 
 
 def _keep_modules(root: Path, release: str) -> None:
@@ -182,9 +232,13 @@ def job_cpio(script: str) -> bytes:
     return buf.getvalue()
 
 
-def run(image: Image, script: str, shares: dict[str, Path], timeout: float = 300.0) -> str:
+def run(
+    image: Image, script: str, shares: dict[str, Path], timeout: float = 300.0, *, systemd: bool = False
+) -> str:
     """Boot the VM with ``script`` as its job and ``shares`` (tag → host path, mounted read-only at
-    the same path in the guest); return what the console printed."""
+    the same path in the guest); return what the console printed. With ``systemd``, systemd is
+    PID 1 (udev, the system bus, ``bluetooth.service`` as Debian ships them) and runs the job as
+    ``bluezone-vm-job.service``; otherwise ``/init`` runs it alone."""
     # every user may reach the shares (the guest's /root is 0700; the beacon's user is not root)
     mounts = "".join(
         f"mkdir -p {path}\nchmod o+x {' '.join(map(str, path.parents))}\n"
@@ -196,6 +250,7 @@ def run(image: Image, script: str, shares: dict[str, Path], timeout: float = 300
         with open(initrd, "wb") as out, open(image.initramfs, "rb") as base:
             shutil.copyfileobj(base, out)
             out.write(job_cpio(mounts + script))
+        init, unit = ("/lib/systemd/systemd", " systemd.unit=multi-user.target") if systemd else ("/init", "")
         command = [
             "qemu-system-x86_64",
             # software emulation: /dev/kvm exists on this machine kind but hangs a guest at boot
@@ -208,7 +263,7 @@ def run(image: Image, script: str, shares: dict[str, Path], timeout: float = 300
             "-nic", "none",
             "-kernel", str(image.kernel),
             "-initrd", str(initrd),
-            "-append", "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3",
+            "-append", f"console=ttyS0 rdinit={init} panic=-1 quiet loglevel=3{unit}",
         ]  # fmt: skip
         for tag, path in shares.items():
             command += ["-virtfs", f"local,path={path},mount_tag={tag},security_model=none,readonly=on"]
