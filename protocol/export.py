@@ -8,7 +8,13 @@ the schema is ``protocol/_proto/export.proto``.
 
 Reading is built for a Raspberry Pi holding a national file of 500k keys: the signature is
 verified first, then :func:`iter_export_keys` walks the keys one at a time over the verified
-bytes instead of building them all as objects. Hostile bytes raise only :class:`ExportError`.
+bytes instead of building them all as objects. Hostile bytes raise only :class:`ExportError`,
+whose message is one short line (at most 200 characters, attacker bytes escaped and clipped),
+and every cost an unsigned file can impose is budgeted before it is paid: the central
+directory (entries, name lengths) from the end record before ``zipfile`` reads it, the number
+of signatures before one is verified, export.bin's size (:data:`MAX_EXPORT_BIN_BYTES`, from
+:data:`MAX_EXPORT_KEYS`) before and while it is inflated, and export.bin hashed once, however
+many signatures name a known key.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from protocol import _wire
 from protocol.errors import (
@@ -48,7 +55,9 @@ __all__ = [
     "ECDSA_SHA256_OID",
     "ECDSA_SHA512_OID",
     "HEADER",
+    "MAX_EXPORT_BIN_BYTES",
     "MAX_EXPORT_BYTES",
+    "MAX_EXPORT_KEYS",
     "SIG_NAME",
     "STRICT",
     "BadEntriesError",
@@ -85,7 +94,32 @@ ECDSA_SHA512_OID = "1.2.840.10045.4.3.4"
 MAX_EXPORT_BYTES = 64 * 1024 * 1024
 """Default cap on the archive and on export.bin once inflated (500k keys take about 15 MB)."""
 _MAX_SIG_BYTES = 64 * 1024  # at most 10 signatures of ~100 bytes each
+# GAEN files carry one signature per signing key version (two during a rotation); the writer
+# makes at most this many and the reader looks at no more: each costs an ECDSA verification.
 _MAX_SIGNATURES = 10
+
+MAX_EXPORT_KEYS = 1_000_000
+"""Most keys plus revised keys a reader accepts in one file: twice the server's
+``export_max_keys_per_file`` (500,000), because file 1 of a batch also carries the window's
+revised keys. A server configured past this writes files its beacons refuse."""
+# The longest key write_export encodes: field 7's tag and length (2) around key_data (1+1+16),
+# transmission risk 0..8 (2), rolling start < 2**31, a 5-byte varint (6), rolling period
+# 1..144 (3), report type 0..5 (2), days since onset -14..14 zigzagged (2). Protobuf encoders
+# write minimal varints, so a longer key is a value no GAEN exporter publishes.
+_MAX_KEY_BYTES = 35
+# Timestamps, region, batch fields and signature infos: about 100 bytes in our files.
+_MAX_EXPORT_FIELDS_BYTES = 64 * 1024
+MAX_EXPORT_BIN_BYTES = len(HEADER) + _MAX_EXPORT_FIELDS_BYTES + MAX_EXPORT_KEYS * _MAX_KEY_BYTES
+"""Cap on export.bin, declared and inflated (35 MB): :data:`MAX_EXPORT_KEYS` of the longest keys."""
+
+# The zip container, bounded before zipfile reads its central directory: zipfile builds an
+# object per entry for as many entries as the directory's size holds, with no limit of its own.
+_MAX_ENTRIES = 4  # export.bin and export.sig; the Netherlands add content.sig
+_MAX_NAME_BYTES = 64
+_MAX_DIRECTORY_BYTES = _MAX_ENTRIES * 1024  # per entry: 46-byte header, name, extra fields, comment
+_END_RECORD = struct.Struct("<4s4H2LH")  # end of central directory, without its comment
+_CENTRAL_HEADER_SIZE = 46
+_MAX_ERROR_TEXT = 60  # characters of a foreign value or message quoted in an ExportError
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same batch gives the same bytes
 _KEY_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 _HASHES = {ECDSA_SHA256_OID: hashes.SHA256, ECDSA_SHA512_OID: hashes.SHA512}
@@ -169,7 +203,7 @@ class VerificationKey:
         try:
             public = serialization.load_pem_public_key(data)
         except (ValueError, TypeError) as exc:
-            raise ExportError(f"not a PEM public key: {exc}") from None
+            raise ExportError(f"not a PEM public key: {_clip(str(exc))}") from None
         if not isinstance(public, ec.EllipticCurvePublicKey):
             raise ExportError("export verification keys are ECDSA P-256 public keys")
         return cls(public, key_id, key_version)
@@ -436,6 +470,11 @@ class ExportReader:
         self.batch_size = 1 if batch_size is None else batch_size
         self.signature_infos = tuple(infos)
         self.key_count, self.revised_key_count = counts[_F_KEYS], counts[_F_REVISED_KEYS]
+        if self.key_count + self.revised_key_count > MAX_EXPORT_KEYS:
+            raise OversizeError(
+                f"export.bin holds {self.key_count} keys and {self.revised_key_count} revised keys, "
+                f"over {MAX_EXPORT_KEYS} in all"
+            )
 
     def keys(self) -> Iterator[DiagnosisKey]:
         """Keys released for the first time in this file."""
@@ -498,13 +537,13 @@ def open_export(
     export.bin; signatures by keys we do not know are ignored, as devices do. ``options``
     relaxes named rules (:class:`ReadOptions`); the default relaxes none.
     """
-    export_bin, export_sig = _unzip(blob, max_size, options)
+    export_bin, signatures = _unzip(blob, max_size, options)
     if export_bin[: len(HEADER)] != HEADER:
         raise BadHeaderError(
             f"export.bin must start with {HEADER!r}, got {bytes(export_bin[: len(HEADER)])!r}"
         )
     if not options.unsigned:
-        _verify(export_bin, export_sig, verification_keys)
+        _verify(export_bin, signatures, verification_keys)
     return ExportReader(
         export_bin, verified=not options.unsigned, missing_timestamps=options.missing_timestamps
     )
@@ -535,11 +574,19 @@ def iter_export_keys(
 # ---- internals ------------------------------------------------------------------------------
 
 
-def _unzip(blob: bytes, max_size: int, options: ReadOptions = STRICT) -> tuple[bytes, bytes]:
+def _unzip(
+    blob: bytes, max_size: int, options: ReadOptions = STRICT
+) -> tuple[bytes, list[tuple[SignatureInfo, bytes]]]:
+    """export.bin and export.sig's signatures (none when unsigned), each within its budget.
+
+    export.sig is read and its signatures counted before export.bin is inflated: a file with
+    too many is refused before it costs anything.
+    """
     if len(blob) > max_size:
         raise OversizeError(f"export archive is {len(blob)} bytes, over the {max_size} limit")
     if not blob.startswith(b"PK"):
         raise NotAZipError("not a zip archive (no 'PK' signature at the start)")
+    _check_central_directory(blob)
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
             infos = archive.infolist()
@@ -547,22 +594,24 @@ def _unzip(blob: bytes, max_size: int, options: ReadOptions = STRICT) -> tuple[b
             required = {BIN_NAME} if options.unsigned else {BIN_NAME, SIG_NAME}
             if len(names) != len(set(names)) or not required <= set(names):
                 raise BadEntriesError(
-                    f"archive must hold {' and '.join(sorted(required))} once each, has {names}"
+                    f"archive must hold {' and '.join(sorted(required))} once each, has {_quote_all(names)}"
                 )
             if not options.extra_entries and set(names) - {BIN_NAME, SIG_NAME}:
                 raise BadEntriesError(
-                    f"archive must hold exactly {BIN_NAME} and {SIG_NAME}, has {names} "
+                    f"archive must hold exactly {BIN_NAME} and {SIG_NAME}, has {_quote_all(names)} "
                     "(ReadOptions(extra_entries=True) ignores the others)"
                 )
             by_name = {info.filename: info for info in infos}
-            export_bin = _read_entry(archive, by_name[BIN_NAME], max_size)
-            export_sig = (
-                _read_entry(archive, by_name[SIG_NAME], _MAX_SIG_BYTES) if SIG_NAME in by_name else b""
+            signatures = (
+                []
+                if options.unsigned
+                else _signatures(_read_entry(archive, by_name[SIG_NAME], _MAX_SIG_BYTES))
             )
+            export_bin = _read_entry(archive, by_name[BIN_NAME], min(max_size, MAX_EXPORT_BIN_BYTES))
     except ExportError:
         raise
     except zipfile.BadZipFile as exc:
-        raise NotAZipError(f"not a readable zip archive: {exc}") from None
+        raise NotAZipError(f"not a readable zip archive: {_clip(str(exc))}") from None
     except (
         zlib.error,
         lzma.LZMAError,
@@ -577,23 +626,87 @@ def _unzip(blob: bytes, max_size: int, options: ReadOptions = STRICT) -> tuple[b
         IndexError,
         UnicodeDecodeError,
     ) as exc:
-        raise BadEntriesError(f"cannot read the archive's entries: {type(exc).__name__}: {exc}") from None
-    return export_bin, export_sig
+        raise BadEntriesError(
+            f"cannot read the archive's entries: {type(exc).__name__}: {_clip(str(exc))}"
+        ) from None
+    return export_bin, signatures
+
+
+def _check_central_directory(blob: bytes) -> None:
+    """Bound the central directory before zipfile parses it, from the end record zipfile uses.
+
+    zipfile finds the end record as :func:`_end_record` does, prefers a ZIP64 record when a
+    locator precedes it, then reads entries for as long as the directory's declared size lasts.
+    """
+    end = _end_record(blob)
+    if end < 0:
+        raise NotAZipError("not a readable zip archive: no end of central directory record")
+    if end >= 20 and blob[end - 20 : end - 16] == b"PK\x06\x07":
+        raise BadEntriesError("archive is ZIP64: an export (two small entries) never needs it")
+    _, _, _, _, entries, directory_size, _, _ = _END_RECORD.unpack_from(blob, end)
+    if entries > _MAX_ENTRIES or directory_size > _MAX_DIRECTORY_BYTES:
+        raise BadEntriesError(
+            f"archive claims {entries} entries in a {directory_size}-byte directory, "
+            f"over {_MAX_ENTRIES} entries in {_MAX_DIRECTORY_BYTES} bytes"
+        )
+    # zipfile reads the directory right before the end record, whatever its offset field says.
+    pos, count = end - directory_size, 0
+    if pos < 0:
+        raise NotAZipError("not a readable zip archive: its central directory starts before the file")
+    while pos < end:
+        if end - pos < _CENTRAL_HEADER_SIZE or blob[pos : pos + 4] != b"PK\x01\x02":
+            raise NotAZipError("not a readable zip archive: bad central directory entry")
+        name_size, extra_size, comment_size = struct.unpack_from("<3H", blob, pos + 28)
+        count += 1
+        if count > _MAX_ENTRIES:
+            raise BadEntriesError(f"archive has over {_MAX_ENTRIES} entries")
+        if name_size > _MAX_NAME_BYTES:
+            raise BadEntriesError(f"an entry's name is {name_size} bytes, over {_MAX_NAME_BYTES}")
+        pos += _CENTRAL_HEADER_SIZE + name_size + extra_size + comment_size
+
+
+def _end_record(blob: bytes) -> int:
+    """Offset of the end of central directory record, found as ``zipfile._EndRecData`` does
+    (at the very end, else the last signature in the final 64 KiB), or -1."""
+    size = _END_RECORD.size
+    if len(blob) >= size and blob[-size : -size + 4] == b"PK\x05\x06" and blob[-2:] == b"\0\0":
+        return len(blob) - size
+    found = blob.rfind(b"PK\x05\x06", max(len(blob) - (1 << 16) - size, 0))
+    return found if found >= 0 and len(blob) - found >= size else -1
 
 
 def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
     if info.file_size > limit:
-        raise OversizeError(f"{info.filename} inflates to {info.file_size} bytes, over {limit}")
+        raise OversizeError(f"{_clip(info.filename)} inflates to {info.file_size} bytes, over {limit}")
     with archive.open(info) as entry:
         data = entry.read(limit + 1)  # the declared size may lie: never read past the limit
     if len(data) > limit:
-        raise OversizeError(f"{info.filename} inflates past {limit} bytes")
+        raise OversizeError(f"{_clip(info.filename)} inflates past {limit} bytes")
     return data
+
+
+def _signatures(export_sig: bytes) -> list[tuple[SignatureInfo, bytes]]:
+    """The TEKSignatures of export.sig, counted before any is parsed or verified."""
+    try:
+        fields = [
+            (wire_type, a, b)
+            for field, wire_type, a, b in _wire.iter_fields(export_sig, 0, len(export_sig))
+            if field == 1
+        ]
+        if len(fields) > _MAX_SIGNATURES:
+            raise BadProtobufError(f"export.sig has {len(fields)} signatures, over {_MAX_SIGNATURES}")
+        out = []
+        for wire_type, a, b in fields:
+            _expect(wire_type, _wire.LEN, 1)
+            out.append(_parse_tek_signature(export_sig, a, b))
+    except _wire.WireError as exc:
+        raise BadProtobufError(f"export.sig: {exc}") from None
+    return out
 
 
 def _verify(
     export_bin: bytes,
-    export_sig: bytes,
+    signatures: Sequence[tuple[SignatureInfo, bytes]],
     verification_keys: Iterable[VerificationKey] | VerificationKey,
 ) -> None:
     if isinstance(verification_keys, VerificationKey):
@@ -601,26 +714,51 @@ def _verify(
     known = {(key.key_id, key.key_version): key for key in verification_keys}
     tried: list[str] = []
     seen: list[str] = []
-    try:
-        for field, wire_type, a, b in _wire.iter_fields(export_sig, 0, len(export_sig)):
-            if field != 1:
-                continue
-            _expect(wire_type, _wire.LEN, field)
-            info, signature = _parse_tek_signature(export_sig, a, b)
-            name = f"{info.key_id}-{info.key_version}"
-            key = known.get((info.key_id, info.key_version))
-            if key is None:
-                seen.append(name)
-                continue
-            if key.verify(signature, export_bin, info.algorithm):
+    digests: dict[str, bytes] = {}  # export.bin is hashed once per algorithm, not per signature
+    for info, signature in signatures:
+        name = f"{info.key_id}-{info.key_version}"
+        key = known.get((info.key_id, info.key_version))
+        if key is None:
+            seen.append(name)
+            continue
+        hash_type = _HASHES.get(info.algorithm)
+        if hash_type is not None:
+            if info.algorithm not in digests:
+                digest = hashes.Hash(hash_type())
+                digest.update(export_bin)
+                digests[info.algorithm] = digest.finalize()
+            if _verify_digest(key, signature, digests[info.algorithm], hash_type()):
                 return
-            tried.append(f"{name} ({info.algorithm})")
-    except _wire.WireError as exc:
-        raise BadProtobufError(f"export.sig: {exc}") from None
+        tried.append(f"{name} ({info.algorithm})")
     if tried:
-        raise BadSignatureError(f"signature by {', '.join(tried)} does not verify over export.bin")
-    wanted = ", ".join(f"{k}-{v}" for k, v in known) or "none"
-    raise UnknownKeyError(f"no signature by a known key: file has {seen or 'none'}, we know {wanted}")
+        raise BadSignatureError(f"signature by {_quote_all(tried)} does not verify over export.bin")
+    wanted = _quote_all([f"{k}-{v}" for k, v in known]) if known else "none"
+    raise UnknownKeyError(
+        f"no signature by a known key: file has {_quote_all(seen) if seen else 'none'}, we know {wanted}"
+    )
+
+
+def _verify_digest(
+    key: VerificationKey, signature: bytes, digest: bytes, hash_type: hashes.HashAlgorithm
+) -> bool:
+    try:
+        key._public.verify(signature, digest, ec.ECDSA(Prehashed(hash_type)))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _clip(text: str, limit: int = _MAX_ERROR_TEXT) -> str:
+    """``text`` safe to quote in an error: escaped to printable ASCII, at most ``limit`` chars."""
+    escaped = ascii(text)[1:-1]
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
+
+
+def _quote_all(values: Sequence[str], most: int = 2, limit: int = 24) -> str:
+    """A few of ``values``, each clipped, and how many more: never the whole list."""
+    shown = ", ".join(f"'{_clip(value, limit)}'" for value in values[:most])
+    more = f" and {len(values) - most} more" if len(values) > most else ""
+    return f"[{shown}{more}]"
 
 
 def _parse_tek_signature(buf: bytes, pos: int, end: int) -> tuple[SignatureInfo, bytes]:
@@ -736,7 +874,7 @@ def _utf8(data: bytes, what: str) -> str:
 
 def _check_key_name(value: str, what: str) -> None:
     if not isinstance(value, str) or not _KEY_NAME.fullmatch(value):
-        raise ExportError(f"{what} must be 1-64 characters of [A-Za-z0-9_], got {value!r}")
+        raise ExportError(f"{what} must be 1-64 characters of [A-Za-z0-9_], got {_clip(repr(value))}")
 
 
 def _check_key(key: DiagnosisKey) -> None:
