@@ -57,7 +57,7 @@ def fixed64_field(field: int, value: int) -> bytes:
 # ---- decoding ---------------------------------------------------------------------------
 
 
-def read_varint(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
+def read_varint(buf: bytes | bytearray | memoryview, pos: int, end: int) -> tuple[int, int]:
     """Return ``(value, next_pos)``; a varint is at most 10 bytes and must end before ``end``."""
     result = shift = 0
     while True:
@@ -86,7 +86,9 @@ def as_sint32(value: int) -> int:
     return (value >> 1) ^ -(value & 1)
 
 
-def iter_fields(buf: bytes | memoryview, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+def iter_fields(
+    buf: bytes | bytearray | memoryview, pos: int, end: int
+) -> Iterator[tuple[int, int, int, int]]:
     """Walk the fields of one message in ``buf[pos:end]``.
 
     Yields ``(field_number, wire_type, a, b)``: for VARINT and FIXED ``a`` is the value; for LEN

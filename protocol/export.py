@@ -119,6 +119,7 @@ _MAX_NAME_BYTES = 64
 _MAX_DIRECTORY_BYTES = _MAX_ENTRIES * 1024  # per entry: 46-byte header, name, extra fields, comment
 _END_RECORD = struct.Struct("<4s4H2LH")  # end of central directory, without its comment
 _CENTRAL_HEADER_SIZE = 46
+_READ_CHUNK = 1 << 20
 _MAX_ERROR_TEXT = 60  # characters of a foreign value or message quoted in an ExportError
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same batch gives the same bytes
 _KEY_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
@@ -428,7 +429,9 @@ class ExportReader:
         "verified",
     )
 
-    def __init__(self, export_bin: bytes, *, verified: bool = True, missing_timestamps: bool = False) -> None:
+    def __init__(
+        self, export_bin: bytes | bytearray, *, verified: bool = True, missing_timestamps: bool = False
+    ) -> None:
         self._bin = export_bin
         self.verified = verified
         start = end = batch_num = batch_size = None
@@ -515,10 +518,11 @@ class ExportReader:
 
     def _walk(self, wanted: int) -> Iterator[DiagnosisKey]:
         buf, index = self._bin, 0
+        interned: dict[int, int] = {}
         try:
             for field, _, a, b in _wire.iter_fields(buf, len(HEADER), len(buf)):
                 if field == wanted:
-                    yield _parse_key(buf, a, b, index)
+                    yield _parse_key(buf, a, b, index, interned)
                     index += 1
         except _wire.WireError as exc:
             raise BadProtobufError(f"export.bin key {index}: {exc}") from None
@@ -576,7 +580,7 @@ def iter_export_keys(
 
 def _unzip(
     blob: bytes, max_size: int, options: ReadOptions = STRICT
-) -> tuple[bytes, list[tuple[SignatureInfo, bytes]]]:
+) -> tuple[bytearray, list[tuple[SignatureInfo, bytes]]]:
     """export.bin and export.sig's signatures (none when unsigned), each within its budget.
 
     export.sig is read and its signatures counted before export.bin is inflated: a file with
@@ -675,17 +679,22 @@ def _end_record(blob: bytes) -> int:
     return found if found >= 0 and len(blob) - found >= size else -1
 
 
-def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytearray:
     if info.file_size > limit:
         raise OversizeError(f"{_clip(info.filename)} inflates to {info.file_size} bytes, over {limit}")
+    # Inflated a chunk at a time into one buffer: ZipExtFile.read(limit) would inflate it all
+    # into zlib's blocks and then join them, twice its size in memory; and the declared size
+    # may lie, so the limit holds on what is inflated, a chunk past it at most.
+    data = bytearray()
     with archive.open(info) as entry:
-        data = entry.read(limit + 1)  # the declared size may lie: never read past the limit
-    if len(data) > limit:
-        raise OversizeError(f"{_clip(info.filename)} inflates past {limit} bytes")
+        while chunk := entry.read(_READ_CHUNK):
+            data += chunk
+            if len(data) > limit:
+                raise OversizeError(f"{_clip(info.filename)} inflates past {limit} bytes")
     return data
 
 
-def _signatures(export_sig: bytes) -> list[tuple[SignatureInfo, bytes]]:
+def _signatures(export_sig: bytes | bytearray) -> list[tuple[SignatureInfo, bytes]]:
     """The TEKSignatures of export.sig, counted before any is parsed or verified."""
     try:
         fields = [
@@ -705,7 +714,7 @@ def _signatures(export_sig: bytes) -> list[tuple[SignatureInfo, bytes]]:
 
 
 def _verify(
-    export_bin: bytes,
+    export_bin: bytes | bytearray,
     signatures: Sequence[tuple[SignatureInfo, bytes]],
     verification_keys: Iterable[VerificationKey] | VerificationKey,
 ) -> None:
@@ -761,7 +770,7 @@ def _quote_all(values: Sequence[str], most: int = 2, limit: int = 24) -> str:
     return f"[{shown}{more}]"
 
 
-def _parse_tek_signature(buf: bytes, pos: int, end: int) -> tuple[SignatureInfo, bytes]:
+def _parse_tek_signature(buf: bytes | bytearray, pos: int, end: int) -> tuple[SignatureInfo, bytes]:
     info, signature = None, b""
     for field, wire_type, a, b in _wire.iter_fields(buf, pos, end):
         if field == 1:
@@ -775,7 +784,7 @@ def _parse_tek_signature(buf: bytes, pos: int, end: int) -> tuple[SignatureInfo,
     return info, signature
 
 
-def _parse_signature_info(buf: bytes, pos: int, end: int) -> SignatureInfo:
+def _parse_signature_info(buf: bytes | bytearray, pos: int, end: int) -> SignatureInfo:
     values = {3: "", 4: "", 5: ""}
     for field, wire_type, a, b in _wire.iter_fields(buf, pos, end):
         if field in values:  # fields 1-2 (app_bundle_id, android_package) of old files: skipped
@@ -784,7 +793,11 @@ def _parse_signature_info(buf: bytes, pos: int, end: int) -> SignatureInfo:
     return SignatureInfo(key_id=values[4], key_version=values[3], algorithm=values[5])
 
 
-def _parse_key(buf: bytes, pos: int, end: int, index: int) -> DiagnosisKey:
+def _parse_key(
+    buf: bytes | bytearray, pos: int, end: int, index: int, interned: dict[int, int] | None = None
+) -> DiagnosisKey:
+    """One TemporaryExposureKey; ``interned`` shares equal start intervals among the keys of a
+    file (a 14-day file has 14 of them), 32 bytes less per key held."""
     key_data = None
     trl = start = report_type = 0
     period = TEK_ROLLING_PERIOD
@@ -813,10 +826,12 @@ def _parse_key(buf: bytes, pos: int, end: int, index: int) -> DiagnosisKey:
         raise BadProtobufError(f"key {index}: rolling_period must be 1..144, got {period}")
     if start < 0:
         raise BadProtobufError(f"key {index}: rolling_start_interval_number is negative ({start})")
+    if interned is not None:
+        start = interned.setdefault(start, start)
     return DiagnosisKey(key_data, start, period, trl, report_type, onset)
 
 
-def _key_fields(buf: bytes, pos: int, end: int) -> dict[int, Any]:
+def _key_fields(buf: bytes | bytearray, pos: int, end: int) -> dict[int, Any]:
     """A TemporaryExposureKey's fields as present (absent ones missing, not defaulted)."""
     fields: dict[int, Any] = {}
     for field, wire_type, a, b in _wire.iter_fields(buf, pos, end):
@@ -865,7 +880,7 @@ def _expect(wire_type: int, wanted: int, field: int) -> None:
         raise _wire.WireError(f"field {field} has wire type {wire_type}, expected {wanted}")
 
 
-def _utf8(data: bytes, what: str) -> str:
+def _utf8(data: bytes | bytearray, what: str) -> str:
     try:
         return bytes(data).decode("utf-8")
     except UnicodeDecodeError:
