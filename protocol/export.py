@@ -92,7 +92,8 @@ ECDSA_SHA256_OID = "1.2.840.10045.4.3.2"
 ECDSA_SHA512_OID = "1.2.840.10045.4.3.4"
 
 MAX_EXPORT_BYTES = 64 * 1024 * 1024
-"""Default cap on the archive and on export.bin once inflated (500k keys take about 15 MB)."""
+"""Default cap on the archive a reader takes, and on export.bin as the writer builds it; the
+reader caps export.bin at :data:`MAX_EXPORT_BIN_BYTES` (500k keys take about 17 MB)."""
 _MAX_SIG_BYTES = 64 * 1024  # at most 10 signatures of ~100 bytes each
 # GAEN files carry one signature per signing key version (two during a rotation); the writer
 # makes at most this many and the reader looks at no more: each costs an ECDSA verification.
