@@ -8,8 +8,9 @@ Prints
   names) through ``read_export``, best of ``--repeat``; baseline in the same process: one
   SHA-256 over export.bin at the cap, the least a reader spends before it can refuse a
   signature over such a file. Goal: under 1 s each;
-* **peak memory**, each reader in a fresh process (``ru_maxrss`` after minus before the read,
-  the file already loaded): ``read_export`` against ``iter_export_keys`` on the same file of
+* **peak memory**, each reader in a fresh process (its RSS high-water mark ``VmHWM``, reset
+  once the file is loaded, minus its RSS then; not ``ru_maxrss``, which Linux carries over from
+  the parent process): ``read_export`` against ``iter_export_keys`` on the same file of
   ``--keys`` keys as the server writes it (500,000 by default, its ``export_max_keys_per_file``).
 
     python bench/reader.py                  # hostile files, then 500k keys
@@ -30,7 +31,7 @@ sys.path[:] = [str(ROOT)] + [
 import argparse
 import hashlib
 import json
-import resource
+import re
 import subprocess
 import tempfile
 import time
@@ -97,13 +98,14 @@ def hash_floor(repeat: int) -> float:
 def child(mode: str, blob_path: str, pem_path: str) -> None:
     blob = Path(blob_path).read_bytes()
     key = VerificationKey.from_pem(Path(pem_path).read_bytes(), "452", "v1")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    before = status_kb("VmRSS")
     start = time.perf_counter()
     count = (
         len(read_export(blob, key).keys) if mode == "read" else sum(1 for _ in iter_export_keys(blob, key))
     )
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    peak = status_kb("VmHWM") - before
     print(
         json.dumps(
             {
@@ -114,6 +116,12 @@ def child(mode: str, blob_path: str, pem_path: str) -> None:
             }
         )
     )
+
+
+def status_kb(field: str) -> int:
+    match = re.search(field + r":\s+(\d+) kB", Path("/proc/self/status").read_text())
+    assert match, field
+    return int(match.group(1))
 
 
 def bench_memory(keys: int) -> None:
@@ -139,7 +147,7 @@ def bench_memory(keys: int) -> None:
             name = "read_export" if mode == "read" else "iter_export_keys"
             print(f"  {name:17} {r['keys']:,} keys in {r['seconds']:.1f} s, peak +{r['peak_mb']:.0f} MB "
                   f"over the loaded file (process {r['total_mb']:.0f} MB)")  # fmt: skip
-        ratio = results["read"]["peak_mb"] / results["iter"]["peak_mb"]
+        ratio = results["read"]["peak_mb"] / max(results["iter"]["peak_mb"], 1e-9)
         per_key = (results["read"]["peak_mb"] - results["iter"]["peak_mb"]) * MB / keys
         print(f"read_export / iter_export_keys peak: {ratio:.2f} ({per_key:.0f} bytes a key for the objects)")
 

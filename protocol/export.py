@@ -372,11 +372,15 @@ class ReadOptions:
       Such a reader says ``verified = False``: for analysis, never for warning anyone.
     * ``missing_timestamps``: a file without ``start_timestamp``/``end_timestamp`` reads, with
       0 for each.
+    * ``any_compression``: entries compressed with bzip2 or lzma read. Strictly, only stored
+      and deflated ones do, as on Android (``java.util.zip``); zipfile inflates a bzip2 or lzma
+      entry whole in one call, up to three times export.bin's cap in memory (about 100 MB).
     """
 
     extra_entries: bool = False
     unsigned: bool = False
     missing_timestamps: bool = False
+    any_compression: bool = False
 
 
 @dataclass(frozen=True)
@@ -406,7 +410,7 @@ _IMPORT_BACKFILL = {1: 2, 2: 4, 4: 6}  # CONFIRMED_TEST, CONFIRMED_CLINICAL_DIAG
 
 
 STRICT = ReadOptions()
-ANALYSIS = ReadOptions(extra_entries=True, unsigned=True, missing_timestamps=True)
+ANALYSIS = ReadOptions(extra_entries=True, unsigned=True, missing_timestamps=True, any_compression=True)
 """For reading other deployments' files to study them: everything tolerated, nothing verified."""
 
 
@@ -607,6 +611,8 @@ def _unzip(
                     "(ReadOptions(extra_entries=True) ignores the others)"
                 )
             by_name = {info.filename: info for info in infos}
+            if not options.any_compression:
+                _check_compression(info for info in infos if info.filename in (BIN_NAME, SIG_NAME))
             signatures = (
                 []
                 if options.unsigned
@@ -635,6 +641,15 @@ def _unzip(
             f"cannot read the archive's entries: {type(exc).__name__}: {_clip(str(exc))}"
         ) from None
     return export_bin, signatures
+
+
+def _check_compression(infos: Iterable[zipfile.ZipInfo]) -> None:
+    for info in infos:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise BadEntriesError(
+                f"{info.filename} is compressed with method {info.compress_type}: devices read stored "
+                "and deflated entries (ReadOptions(any_compression=True) reads the others)"
+            )
 
 
 def _check_central_directory(blob: bytes) -> None:
