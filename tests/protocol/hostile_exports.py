@@ -15,7 +15,7 @@ import zlib
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from protocol import _wire
-from protocol.export import ECDSA_SHA256_OID, HEADER, DiagnosisKey, SignatureInfo, SigningKey, write_export
+from protocol.export import HEADER, DiagnosisKey, SignatureInfo, SigningKey, write_export
 
 # The key a beacon pins; the attacker knows its id and version (they are in every real file)
 # but not its private half.
@@ -42,7 +42,7 @@ def signature_list(count: int, signature: bytes, info: SignatureInfo | None = No
 
 def zeros_export(
     bin_size: int = 64 * 1024 * 1024,
-    signatures: int = 590,
+    signatures: int = 590,  # as many as export.sig's 64 KiB cap holds (the 606 were shorter)
     *,
     method: int = zipfile.ZIP_DEFLATED,
     declared_size: int | None = None,
@@ -165,7 +165,6 @@ def minimal_keys_export(count: int, signer: SigningKey = PINNED) -> bytes:
 
 __all__ = [
     "ATTACKER",
-    "ECDSA_SHA256_OID",
     "PINNED",
     "VERIFIER",
     "long_name",
