@@ -182,7 +182,8 @@ def describe_unexpected(exc: BaseException) -> str:
         chain.append(f"{module}{kind.__qualname__}")
         cause = cause.__cause__ or cause.__context__
     where = ""
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+    # The first frame is the one that caught it (the middleware): not where it went wrong.
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)[1:]):
         path = Path(frame.filename)
         if path.is_relative_to(_OURS) and path.relative_to(_OURS).parts[0] in _PACKAGES:
             where = f" at {path.relative_to(_OURS).as_posix()}:{frame.lineno} in {frame.name}"
