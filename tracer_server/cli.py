@@ -132,17 +132,14 @@ def _run(args: argparse.Namespace) -> int:
 
         app = create_app(settings, run_jobs=settings.export_in_server)
         # access_log off: it would record client addresses. Forwarded headers are believed only
-        # from the configured proxies: uvicorn's default believes 127.0.0.1, our own bind address,
-        # so any client could name itself in X-Forwarded-For and dodge every rate limit.
-        proxies = settings.forwarded_allow_ips
+        # from the configured proxies, else a client names itself and dodges every rate limit.
         uvicorn.run(
             app,
             host=args.host,
             port=args.port,
             access_log=False,
             log_level="info",
-            proxy_headers=bool(proxies),
-            forwarded_allow_ips=proxies or "",
+            **settings.uvicorn_proxy_options,
         )
         return 0
 

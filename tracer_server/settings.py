@@ -170,6 +170,16 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'tracer.db').resolve()}"
 
     @property
+    def uvicorn_proxy_options(self) -> dict[str, Any]:
+        """uvicorn's ``proxy_headers`` and ``forwarded_allow_ips`` from ``forwarded_allow_ips``.
+
+        Spelled out even when empty: uvicorn's defaults believe 127.0.0.1 (or the
+        ``FORWARDED_ALLOW_IPS`` variable), our own bind address, so any local client, or
+        anything a proxy passes on, could name itself in ``X-Forwarded-For``."""
+        proxies = self.forwarded_allow_ips
+        return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies}
+
+    @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
 
