@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import random
@@ -177,7 +178,10 @@ class AccessLog:
             error_log.error("error %s: %s %s: %s", error_id, method, _route(scope), describe_unexpected(exc))
             if not responded:  # else the client sees the connection end mid-answer
                 key = "code" if scope["path"].startswith("/v1/") else "errorCode"
-                await _json(send, 500, {"error": f"internal error {error_id}", key: "internal_error"})
+                # A client already gone fails this send; raised here, it would carry the first
+                # error (and its text) to uvicorn's traceback log as its context.
+                with contextlib.suppress(Exception):
+                    await _json(send, 500, {"error": f"internal error {error_id}", key: "internal_error"})
             status = 500
         finally:
             access_log.info(
