@@ -47,7 +47,14 @@ def serve_in_thread(settings: Settings, clock: Clock, *, timeout: float = 30.0) 
     app = create_app(settings, clock=clock)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            **settings.uvicorn_proxy_options,
+        )
     )
     thread = threading.Thread(target=server.run, name="tracer-server", daemon=True)
     thread.start()

@@ -20,6 +20,7 @@ from tracer_server.api import verification as verification_api
 from tracer_server.api.deps import AppState
 from tracer_server.clock import Clock, DemoClock, SystemClock, utcnow
 from tracer_server.console import routes as console_routes
+from tracer_server.console.auth import SignInThrottle
 from tracer_server.db import make_engine, make_sessionmaker
 from tracer_server.errors import ServerError, UnparsableRequest, error_body
 from tracer_server.middleware import AccessLog, BodyLimit, Chaff
@@ -68,7 +69,11 @@ def create_app(
         authorities=authorities(settings, keys),
         limiter=_limiter(settings, settings.verify_attempts_per_minute, clock, "device"),
         issue_limiter=_limiter(settings, settings.issue_requests_per_minute, clock, "official"),
-        signin_limiter=_limiter(settings, 5, clock, "signin"),
+        signin=SignInThrottle(
+            per_name_and_client=_limiter(settings, settings.signin_attempts_per_minute, clock, "signin"),
+            per_client=_limiter(settings, settings.signin_client_attempts_per_minute, clock, "signin-client"),
+            failures=_limiter(settings, settings.signin_failures_per_minute, clock, "signin-failures"),
+        ),
         activity_limiter=_limiter(settings, settings.activity_signals_per_minute, clock, "activity"),
     )
 
@@ -103,7 +108,6 @@ def create_app(
     app.add_exception_handler(ServerError, _server_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, Any]:
@@ -165,9 +169,3 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
     key = "code" if request.url.path.startswith("/v1/") else "errorCode"
     return JSONResponse({"error": str(exc.detail), key: code}, status_code=exc.status_code)
-
-
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unexpected %s on %s", type(exc).__name__, request.url.path)
-    key = "code" if request.url.path.startswith("/v1/") else "errorCode"
-    return JSONResponse({"error": "internal error", key: "internal_error"}, status_code=500)

@@ -131,8 +131,16 @@ def _run(args: argparse.Namespace) -> int:
         from tracer_server.app import create_app
 
         app = create_app(settings, run_jobs=settings.export_in_server)
-        # access_log off: it would record client addresses.
-        uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
+        # access_log off: it would record client addresses. Forwarded headers are believed only
+        # from the configured proxies, else a client names itself and dodges every rate limit.
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            access_log=False,
+            log_level="info",
+            **settings.uvicorn_proxy_options,
+        )
         return 0
 
     from tracer_server.app import clock_for

@@ -24,10 +24,16 @@
 Verification routes (``/api/…``) answer ``{"error", "errorCode"}`` as Google's verification
 server does; key-server routes (``/v1/…``) answer ``{"error", "code"}`` as its key server does.
 Messages are constant strings or built from validated values only: never from raw input.
+
+An error no handler expected is logged by :func:`describe_unexpected` (called from the access
+log middleware): its classes and where our code raised it, never its text, which may hold the
+SQL and its parameters, or the client's input.
 """
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
 from typing import Any, ClassVar
 
 __all__ = [
@@ -51,6 +57,7 @@ __all__ = [
     "UnknownHealthAuthority",
     "UnparsableRequest",
     "UnsupportedMediaType",
+    "describe_unexpected",
     "error_body",
 ]
 
@@ -152,3 +159,33 @@ def error_body(error: ServerError, path: str) -> dict[str, Any]:
     if error.details:
         body["details"] = error.details
     return body
+
+
+_OURS = Path(__file__).resolve().parents[1]  # the checkout or site-packages holding our packages
+_PACKAGES = ("tracer_server", "protocol")
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """``DBAPIError ← psycopg.errors.UndefinedTable at tracer_server/console/routes.py:270 in revoke``.
+
+    The classes (with their causes) and the deepest frame of our own code: enough to find the
+    bug, with no value in it. The exception's text and the traceback's lines are left out: a
+    database error's text holds the statement and its parameters (a name, a code, key data).
+    """
+    chain: list[str] = []
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen and len(chain) < 4:
+        seen.add(id(cause))
+        kind = type(cause)
+        module = "" if kind.__module__ in ("builtins", __name__) else f"{kind.__module__}."
+        chain.append(f"{module}{kind.__qualname__}")
+        cause = cause.__cause__ or cause.__context__
+    where = ""
+    # The first frame is the one that caught it (the middleware): not where it went wrong.
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)[1:]):
+        path = Path(frame.filename)
+        if path.is_relative_to(_OURS) and path.relative_to(_OURS).parts[0] in _PACKAGES:
+            where = f" at {path.relative_to(_OURS).as_posix()}:{frame.lineno} in {frame.name}"
+            break
+    return " ← ".join(chain) + where

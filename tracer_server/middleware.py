@@ -8,12 +8,17 @@
   makes fakes faster than real requests under load). Apps send chaff so that uploaders do not
   stand out.
 * **Access log**: method, route, status and duration only: no address, no user agent, no query.
+* **Unexpected errors** end here, as a 500 whose message carries an error id, and one log line
+  with the same id: method, route template and the error's classes and place, never its text
+  (SQL parameters) nor the raw path (a ``%0a`` in it would start a forged log line). Nothing is
+  re-raised: the server (uvicorn) would log the traceback with every value in it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import random
@@ -22,6 +27,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from tracer_server.errors import describe_unexpected
 
 __all__ = ["MAX_BODY_BYTES", "AccessLog", "BodyLimit", "Chaff", "response_padding"]
 
@@ -36,6 +43,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 access_log = logging.getLogger("tracer_server.access")
+error_log = logging.getLogger("tracer_server.errors")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 def response_padding() -> str:
@@ -151,19 +160,34 @@ class AccessLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.monotonic(), 500
+        started, status, responded = time.monotonic(), 500, False
 
         async def watch(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
             await send(message)
 
+        # The route template, never the raw path (it is the client's text: log injection); a
+        # method we do not know is logged as "?" for the same reason.
+        method = scope["method"] if scope["method"] in _METHODS else "?"
         try:
             await self.app(scope, receive, watch)
+        except Exception as exc:
+            error_id = secrets.token_hex(6)
+            error_log.error("error %s: %s %s: %s", error_id, method, _route(scope), describe_unexpected(exc))
+            if not responded:  # else the client sees the connection end mid-answer
+                key = "code" if scope["path"].startswith("/v1/") else "errorCode"
+                # A client already gone fails this send; raised here, it would carry the first
+                # error (and its text) to uvicorn's traceback log as its context.
+                with contextlib.suppress(Exception):
+                    await _json(send, 500, {"error": f"internal error {error_id}", key: "internal_error"})
+            status = 500
         finally:
-            # The route template, never the raw path (it is the client's text: log injection).
-            path = getattr(scope.get("route"), "path", "<no route>")
             access_log.info(
-                "%s %s %s %.0f ms", scope["method"], path, status, (time.monotonic() - started) * 1000
+                "%s %s %s %.0f ms", method, _route(scope), status, (time.monotonic() - started) * 1000
             )
+
+
+def _route(scope: Scope) -> str:
+    return getattr(scope.get("route"), "path", "<no route>")

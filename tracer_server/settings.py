@@ -6,6 +6,7 @@ named by ``BLUEZONE_CONFIG_FILE`` (or ``--config``), then the defaults written b
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import datetime
@@ -82,12 +83,30 @@ class Settings(BaseSettings):
     max_symptom_age_days: int = 28
     codes_per_official_per_day: int = 500
     issue_requests_per_minute: int = 60
+    """Per official, across processes when Redis is configured."""
     activity_signals_per_minute: int = 3
     """Per client (HMAC'd under a daily key): a device sends one a day."""
-    """Per official, across processes when Redis is configured."""
     verify_attempts_per_minute: int = 10
+    signin_attempts_per_minute: int = 5
+    """Console sign-ins per (name, client): wrong passwords from one client never lock an
+    official out of another."""
+    signin_client_attempts_per_minute: int = 20
+    """Console sign-ins per client whatever the name (an office behind one address)."""
+    signin_failures_per_minute: int = 30
+    """Wrong passwords per minute across every client: past it, every sign-in waits (429 with
+    Retry-After), so guessing from many addresses is no faster than from one."""
     health_authorities: list[HealthAuthorityConfig] = Field(default_factory=list)
     """Other certificate issuers; ours (``health_authority_id``) is always accepted."""
+
+    # Clients and the proxy in front.
+    forwarded_allow_ips: str = ""
+    """Comma-separated addresses or networks of the reverse proxies whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed (uvicorn's ``forwarded_allow_ips``), e.g. ``127.0.0.1``
+    behind nginx on the same host. Empty: no forwarded header is believed, from anyone (a client
+    could otherwise claim any address and get a fresh rate limit per request)."""
+    public_base_url: str | None = None
+    """``https://host[/prefix]`` of the links the console prints and shows as QR codes
+    (``…/v?c=CODE&r=VN``); never taken from a request's Host header, which the client writes."""
 
     # Publish.
     max_keys_per_publish: int = 30
@@ -104,6 +123,27 @@ class Settings(BaseSettings):
         if not _NAME.fullmatch(value):
             raise ValueError(f"must be 1-64 characters of letters, digits, '_', '.', '-'; got {value!r}")
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                # "*" is refused too: it believes every client, so anyone can forge an address.
+                raise ValueError(f"must be IP addresses or networks of the proxies; got {entry!r}") from None
+        return ",".join(entries)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?", value):
+            raise ValueError(f"must be https://host[:port][/path], no query; got {value!r}")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -128,6 +168,16 @@ class Settings(BaseSettings):
             # The driver we ship for PostgreSQL is psycopg 3.
             return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
         return f"sqlite:///{(self.data_dir / 'tracer.db').resolve()}"
+
+    @property
+    def uvicorn_proxy_options(self) -> dict[str, Any]:
+        """uvicorn's ``proxy_headers`` and ``forwarded_allow_ips`` from ``forwarded_allow_ips``.
+
+        Spelled out even when empty: uvicorn's defaults believe 127.0.0.1 (or the
+        ``FORWARDED_ALLOW_IPS`` variable), our own bind address, so any local client, or
+        anything a proxy passes on, could name itself in ``X-Forwarded-For``."""
+        proxies = self.forwarded_allow_ips
+        return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies}
 
     @property
     def keys_dir(self) -> Path:

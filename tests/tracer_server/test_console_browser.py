@@ -33,7 +33,9 @@ SHOTS_TO_DOCS = os.environ.get("BLUEZONE_SCREENSHOTS") == "docs"
 
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[tuple[str, Any]]:
-    settings = Settings(data_dir=tmp_path / "server", export_min_keys=20)
+    settings = Settings(
+        data_dir=tmp_path / "server", export_min_keys=20, public_base_url="https://tracer.example"
+    )
     with serve_in_thread(settings, SystemClock()) as server:
         with transaction(server.state.factory) as db:
             create_official(

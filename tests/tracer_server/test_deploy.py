@@ -51,6 +51,8 @@ def test_the_production_example_is_valid_settings(monkeypatch: pytest.MonkeyPatc
     assert settings.database_url is not None and settings.database_url.startswith("postgresql")
     assert settings.redis_url and settings.export_bucket_url and not settings.export_in_server
     assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(values)  # the bucket's, via boto3
+    # behind nginx on the host: its forwarded headers believed; links from the public address
+    assert settings.forwarded_allow_ips == "127.0.0.1" and settings.public_base_url
 
 
 def test_units_write_where_the_settings_put_the_data_and_the_timer_starts_the_export() -> None:

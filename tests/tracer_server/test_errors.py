@@ -1,15 +1,29 @@
-"""Every client error has its own code and a 4xx status, and one JSON shape per API family."""
+"""Every client error has its own code and a 4xx status, and one JSON shape per API family; an
+error no one expected is a 500 whose log line holds no value."""
 
 from __future__ import annotations
 
 import inspect
+import logging
+import re
+from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from tracer_server import errors
+from tracer_server.clock import utcnow
+from tracer_server.db import transaction
 from tracer_server.errors import ServerError, error_body
+from tracer_server.middleware import AccessLog
+from tracer_server.services.officials import create_official
 
 from .conftest import Server
+from .test_proxies import post, running_server
+
+PASSWORD = "a long enough password"
 
 
 def subclasses(cls: type[ServerError]) -> list[type[ServerError]]:
@@ -84,3 +98,86 @@ def test_the_openapi_schema_loads_and_lists_every_route(server: Server) -> None:
     assert schema["openapi"].startswith("3.")
     paths = set(schema["paths"])
     assert {"/api/issue", "/api/verify", "/api/certificate", "/v1/publish", "/v1/exports/{name}"} <= paths
+
+
+# ---- unexpected errors: a 500 with an error id, one log line that holds no value ------------
+
+MARKER = "MARKER-7f3e"  # in the request only: the logs must not repeat it
+
+
+SERVER_SIDE = ("tracer_server", "uvicorn", "fastapi", "starlette", "sqlalchemy", "alembic")
+
+
+def _server_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the server logged (not the test client's own request log)."""
+    return [r.getMessage() for r in caplog.records if r.name.split(".")[0] in SERVER_SIDE]
+
+
+def test_a_database_error_in_a_handler_is_logged_by_class_and_route_template_only(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = server.state
+    with transaction(state.factory) as db:
+        create_official(
+            db=db, keys=state.keys, name="Lan", role="official", now=utcnow(server.clock), password=PASSWORD
+        )
+    client = TestClient(server.app, base_url="https://testserver")  # raises what escapes the app
+    form = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/login").text)
+    assert form is not None
+    client.post("/console/login", data={"name": "Lan", "password": PASSWORD, "csrf": form.group(1)})
+    session = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/codes").text)
+    assert session is not None
+    with transaction(state.factory) as db:  # the next statement on codes fails, parameters and all
+        db.execute(text("ALTER TABLE verification_codes RENAME TO verification_codes_gone"))
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    response = client.post(
+        f"/console/codes/{MARKER}/revoke", data={"csrf": session.group(1)}, follow_redirects=False
+    )
+    assert response.status_code == 500 and response.json()["errorCode"] == "internal_error"
+    error_id = response.json()["error"].removeprefix("internal error ")
+    (logged,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged.exc_info is None and logged.exc_text is None  # no traceback, no exception text
+    assert re.fullmatch(
+        rf"error {error_id}: POST /console/codes/{{code_uuid}}/revoke: sqlalchemy\.exc\.\w+"
+        r" ← (psycopg\.errors|sqlite3)\.\w+ at tracer_server/console/routes\.py:\d+ in revoke",
+        logged.getMessage(),
+    ), logged.getMessage()
+    everything = "\n".join(_server_lines(caplog))
+    for leak in (MARKER, "UPDATE", "verification_codes", "parameters"):
+        assert leak not in everything, f"{leak!r} leaked into the logs"
+
+
+def test_an_unexpected_error_logs_neither_its_text_nor_the_raw_path(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        raise ValueError(f"bad input {MARKER}\nforged: line")
+
+    caplog.set_level(logging.DEBUG)
+    response = TestClient(AccessLog(broken)).get(f"/v1/x%0aforged-line%0d/{MARKER}")
+    assert response.status_code == 500 and response.json()["code"] == "internal_error"
+    lines = _server_lines(caplog)
+    assert lines[0].startswith("error ") and lines[0].endswith(": GET <no route>: ValueError")
+    assert lines[1].startswith("GET <no route> 500 ")
+    assert not any(MARKER in line or "forged" in line or "\n" in line or "\r" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_a_real_server_on_postgresql_logs_no_traceback_and_no_parameters(
+    tmp_path: Path, postgres_template: str, postgres_url: str
+) -> None:
+    """Starlette re-raised the error to uvicorn, which logged its traceback with the SQL's
+    parameters (issue S2); now nothing leaves the app."""
+    import psycopg
+
+    log = tmp_path / "server.log"
+    with running_server(tmp_path / "data", log, database_url=postgres_url) as url:
+        with psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute("ALTER TABLE districts RENAME TO districts_gone")
+        status, body = post(url + "/api/user-activity", {"district": MARKER.lower()})
+    written = log.read_text()
+    assert status == 500 and body["errorCode"] == "internal_error"
+    error_id = body["error"].removeprefix("internal error ")
+    assert f"error {error_id}: POST /api/user-activity: sqlalchemy.exc.ProgrammingError" in written
+    assert "psycopg.errors.UndefinedTable at tracer_server/services/adoption.py:" in written
+    for leak in (MARKER.lower(), "Traceback", "parameters", "SELECT", "Exception in ASGI"):
+        assert leak not in written, f"{leak!r} in the server's log:\n{written[-3000:]}"

@@ -1,19 +1,29 @@
-"""B2: revisions, chaff, the body cap, response padding and logs that record no one."""
+"""B2: revisions, chaff, the body cap, response padding and logs that record no one; S2: the
+console's CSV and QR link, whatever a district's name or a request's Host header says."""
 
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import logging
+import re
 import time
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from protocol.export import ReportType, read_export
 from tracer_server.clock import utcnow
+from tracer_server.db import transaction
 from tracer_server.models import Exposure
+from tracer_server.services import adoption
 from tracer_server.services.export_job import run_export
+from tracer_server.services.officials import create_official
+from tracer_server.settings import Settings
 
 from .conftest import Server, certificate_for, device_keys, issue, publish_body
 
@@ -227,3 +237,86 @@ def test_an_official_issuing_too_fast_is_rate_limited(make_server: Any) -> None:
         "/api/issue", json={"testType": "confirmed"}, headers={"X-API-Key": fast.api_key}
     )
     assert again.status_code == 200
+
+
+# ---- the console's CSV and QR link, and the settings behind them ------------------------------
+
+PASSWORD = "a long enough password"
+
+
+def _console(server: Server, role: str = "admin", name: str = "Lan") -> TestClient:
+    with transaction(server.state.factory) as db:
+        create_official(
+            db=db, keys=server.state.keys, name=name, role=role, now=utcnow(server.clock), password=PASSWORD
+        )
+    client = TestClient(server.app, base_url="https://testserver")
+    signed_in = client.post(
+        "/console/login",
+        data={"name": name, "password": PASSWORD, "csrf": _csrf(client.get("/console/login"))},
+    )
+    assert signed_in.url.path == "/console/"
+    return client
+
+
+def _csrf(page: Any) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match is not None
+    return match.group(1)
+
+
+HOSTILE_NAMES = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR"]
+
+
+def test_adoption_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_text(server: Server) -> None:
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(["district", "population", "smartphones"])
+    for name in [*HOSTILE_NAMES, "Huyện Yên Sơn"]:
+        writer.writerow([name, 1000, 500])
+    with transaction(server.state.factory) as db:
+        adoption.load_districts(db, table.getvalue())
+    response = _console(server).get("/console/adoption.csv")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = {row["district"]: row for row in csv.DictReader(io.StringIO(response.text))}
+    assert set(rows) == {f"'{name}" for name in HOSTILE_NAMES} | {"Huyện Yên Sơn"}  # OWASP: a leading '
+    assert rows["Huyện Yên Sơn"]["population"] == "1000" and rows["'+1+1"]["code"] == "1-1"
+
+
+def test_the_qr_link_never_comes_from_the_host_header(make_server: Any) -> None:
+    def issue_page(server: Server) -> str:
+        client = _console(server, role="official", name=f"Lan {server.api_key[:6]}")
+        form = {"csrf": _csrf(client.get("/console/issue")), "test_type": "confirmed"}
+        response = client.post("/console/issue", data=form, headers={"Host": "evil.example"})
+        assert response.status_code == 200
+        return response.text
+
+    unset = issue_page(make_server())
+    assert "evil.example" not in unset and "<svg" not in unset
+    assert 'id="no-link"' in unset and "BLUEZONE_PUBLIC_BASE_URL" in unset  # it says why
+    configured = issue_page(make_server(public_base_url="https://tracer.example/bluezone/"))
+    code = re.search(r'id="code">(\d{4}) (\d{4})<', configured)
+    assert code is not None and "evil.example" not in configured
+    assert f"https://tracer.example/bluezone/v?c={code[1]}{code[2]}&amp;r=VN" in configured
+    assert "<svg" in configured
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["http://tracer.example", "https://tracer.example/?x=1", "https://evil.example#", "tracer.example"],
+)
+def test_public_base_url_is_an_https_address_without_query(value: str) -> None:
+    assert Settings(public_base_url="https://tracer.example:8443/bz/").public_base_url == (
+        "https://tracer.example:8443/bz"
+    )
+    with pytest.raises(ValidationError, match="public_base_url"):
+        Settings(public_base_url=value)
+
+
+def test_forwarded_allow_ips_names_proxies_and_refuses_a_wildcard() -> None:
+    assert Settings().forwarded_allow_ips == ""  # the default believes no forwarded header
+    assert (
+        Settings(forwarded_allow_ips=" 127.0.0.1, 10.0.0.0/8 ").forwarded_allow_ips == "127.0.0.1,10.0.0.0/8"
+    )
+    for value in ("*", "nginx.internal", "127.0.0.1,*"):
+        with pytest.raises(ValidationError, match="forwarded_allow_ips"):
+            Settings(forwarded_allow_ips=value)

@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracer_server.clock import Clock, utcnow
+from tracer_server.console.auth import SignInThrottle
 from tracer_server.models import Official
 from tracer_server.secrets_store import ServerKeys
 from tracer_server.services.certificates import Authority
@@ -39,7 +40,7 @@ class AppState:
     authorities: dict[str, Authority]
     limiter: Limiter
     issue_limiter: Limiter
-    signin_limiter: Limiter
+    signin: SignInThrottle
     activity_limiter: Limiter
 
 

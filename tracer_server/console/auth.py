@@ -1,13 +1,20 @@
-"""Console sign-in: argon2id passwords, server-side sessions, CSRF tokens, sign-in rate limits.
+"""Console sign-in: argon2id passwords, server-side sessions, CSRF tokens, sign-in throttling.
 
 The session cookie is ``__Host-``-less on purpose (tests run on http://127.0.0.1, which browsers
 treat as secure), but always ``Secure; HttpOnly; SameSite=Strict; Path=/console``. The cookie
 holds a random token; the database keeps its HMAC. Every form carries the session's CSRF
 token; the sign-in form carries one bound to a pre-session cookie.
+
+Throttling (:class:`SignInThrottle`) is per (name, client) and per client, so wrong passwords
+from one address never lock an official out of another (a lockout by name alone let anyone who
+knew a name keep that official out); and a budget of wrong passwords per minute across every
+client, past which every sign-in waits, so an attacker with many addresses guesses no faster.
+Identifiers are HMACs (the client's is already one, under a daily key), never names or addresses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -19,13 +26,17 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tracer_server.db import as_utc
+from tracer_server.errors import RateLimited
 from tracer_server.models import ConsoleSession, Official
 from tracer_server.secrets_store import ServerKeys
+from tracer_server.services.ratelimit import Limiter
 
 __all__ = [
     "COOKIE",
     "LOGIN_COOKIE",
     "SESSION_HOURS",
+    "SignInThrottle",
+    "SignInThrottled",
     "SignedIn",
     "check_password",
     "end_session",
@@ -48,6 +59,47 @@ class SignedIn:
     official: Official
     csrf: str
     lang: str
+
+
+class SignInThrottled(Exception):
+    """Too many sign-ins: ``everyone`` when the server-wide failure budget is spent (then
+    ``retry_after`` seconds is when it frees), else for this name from this client."""
+
+    def __init__(self, *, everyone: bool, retry_after: float) -> None:
+        super().__init__("too many sign-in attempts")
+        self.everyone, self.retry_after = everyone, retry_after
+
+
+@dataclass(frozen=True)
+class SignInThrottle:
+    per_name_and_client: Limiter
+    per_client: Limiter
+    failures: Limiter
+    """Wrong passwords across every client, counted under one identifier."""
+
+    def admit(self, *, keys: ServerKeys, name: str, client: bytes) -> None:
+        """Count a sign-in attempt, or raise :class:`SignInThrottled` before any password is checked."""
+        wait = self.failures.wait(_everyone(keys))
+        if wait > 0:
+            raise SignInThrottled(everyone=True, retry_after=wait)
+        pair = keys.digest(f"signin:{name.strip().lower()}:{client.hex()}")
+        try:
+            self.per_name_and_client.check(pair)
+            self.per_client.check(client)
+        except RateLimited:
+            wait = max(self.per_name_and_client.wait(pair), self.per_client.wait(client))
+            raise SignInThrottled(everyone=False, retry_after=wait) from None
+
+    def failed(self, *, keys: ServerKeys) -> None:
+        """Count a wrong password against the server-wide budget."""
+        # RateLimited: spent already by attempts admitted at the same moment; it stays spent.
+        with contextlib.suppress(RateLimited):
+            self.failures.check(_everyone(keys))
+
+
+def _everyone(keys: ServerKeys) -> bytes:
+    # Under the pepper, so processes of one server share it and no two servers (or tests) do.
+    return keys.digest("signin:failures")
 
 
 def hash_password(password: str) -> str:

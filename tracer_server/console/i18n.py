@@ -15,6 +15,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "vi": "Quá nhiều lần thử. Vui lòng đợi một phút.",
         "en": "Too many attempts. Wait a minute.",
     },
+    "server_busy": {
+        "vi": "Có quá nhiều lần đăng nhập sai trên máy chủ: mọi lần đăng nhập phải đợi. Thử lại sau",
+        "en": "Too many wrong passwords on this server: every sign-in waits. Try again in",
+    },
+    "seconds": {"vi": "giây", "en": "seconds"},
     "dashboard": {"vi": "Tổng quan", "en": "Dashboard"},
     "issue": {"vi": "Cấp mã xác nhận", "en": "Issue a code"},
     "codes": {"vi": "Mã đã cấp", "en": "Codes issued"},
@@ -35,6 +40,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "expires": {"vi": "Hết hạn lúc", "en": "Expires at"},
     "long_code": {"vi": "Mã dài (gửi qua liên kết)", "en": "Long code (sent as a link)"},
+    "no_public_url": {
+        "vi": "Chưa cấu hình địa chỉ công khai (BLUEZONE_PUBLIC_BASE_URL) nên không có liên kết và mã QR.",
+        "en": "No public address is configured (BLUEZONE_PUBLIC_BASE_URL), so there is no link or QR code.",
+    },
     "scan_qr": {
         "vi": "Hoặc quét mã QR bằng ứng dụng Bluezone.",
         "en": "Or scan the QR code with the Bluezone app.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import io
+import math
 import secrets
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from tracer_server.api.deps import ClientId, DbDep, NowDep, StateDep
 from tracer_server.console import auth
 from tracer_server.console.i18n import LANGUAGES, translator
 from tracer_server.db import affected, as_utc
-from tracer_server.errors import RateLimited, ServerError
+from tracer_server.errors import ServerError
 from tracer_server.models import AuditEntry, ExportBatch, ExportFile, Exposure, Official, VerificationCode
 from tracer_server.services import adoption
 from tracer_server.services.certificates import date_interval
@@ -111,12 +112,17 @@ def login(
     if not pre or not auth.same(auth.login_csrf(state.keys, pre), csrf):
         return RedirectResponse("/console/login?error=bad_sign_in", status_code=303)
     try:
-        state.signin_limiter.check(state.keys.digest(f"signin:{name.strip().lower()}"))
-        state.signin_limiter.check(client)
-    except RateLimited:
-        return RedirectResponse("/console/login?error=too_many", status_code=303)
+        state.signin.admit(keys=state.keys, name=name, client=client)
+    except auth.SignInThrottled as throttled:
+        if not throttled.everyone:
+            return RedirectResponse("/console/login?error=too_many", status_code=303)
+        wait = math.ceil(throttled.retry_after)
+        page = _page(request, "login.html", None, 429, csrf=csrf, error="server_busy", wait=wait)
+        page.headers["Retry-After"] = str(wait)
+        return page
     official = auth.check_password(db=db, name=name.strip(), password=password)
     if official is None:
+        state.signin.failed(keys=state.keys)
         return RedirectResponse("/console/login?error=bad_sign_in", status_code=303)
     token = auth.start_session(
         db=db, keys=state.keys, official=official, lang=lang if lang in LANGUAGES else "vi", now=now
@@ -213,8 +219,10 @@ def issue(
     except (ValueError, ServerError) as exc:
         message = exc.message if isinstance(exc, ServerError) else "dates are YYYY-MM-DD"
         return _page(request, "issue.html", session, 400, issued=None, error=message)
-    host = request.headers.get("host", "localhost").split(",")[0].strip()
-    link = f"https://{host}/v?c={issued.code}&r={state.settings.region}"
+    # The link's host is configured, never the request's Host header: a client writes that, and
+    # a forged one would put an attacker's address in the QR code handed to a case.
+    base = state.settings.public_base_url
+    link = f"{base}/v?c={issued.code}&r={state.settings.region}" if base else None
     local = timedelta(minutes=state.settings.default_tz_offset_minutes)
     return _page(
         request,
@@ -222,7 +230,7 @@ def issue(
         session,
         issued=issued,
         link=link,
-        qr=_qr_svg(link),
+        qr=_qr_svg(link) if link else None,
         expires=(issued.expires_at + local).strftime("%H:%M %d/%m/%Y"),
         long_expires=(issued.long_expires_at + local).strftime("%H:%M %d/%m/%Y"),
     )

@@ -153,13 +153,21 @@ def report(db: Session, today: date, days: int = 14) -> list[DistrictRow]:
     return out
 
 
+def _csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: one starting with ``= + - @``, tab or CR would be run
+    as a formula (OWASP's CSV injection), so it gets a leading ``'``. District names come from
+    whatever CSV an administrator loaded."""
+    text = str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def report_csv(rows: list[DistrictRow]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["district", "code", "population", "smartphones", "active_devices", "share_of_population",
                      "share_of_smartphones", "target_share_of_smartphones", "deadline"])  # fmt: skip
     for r in rows:
-        writer.writerow([
+        writer.writerow(_csv_cell(cell) for cell in [
             r.name, r.code, r.population, r.smartphones, r.shown, f"{r.share_population:.4f}",
             f"{r.share_smartphones:.4f}", "" if r.target_share is None else f"{r.target_share:.4f}",
             r.deadline.isoformat() if r.deadline else "",

@@ -4,10 +4,15 @@ Identifiers are HMAC'd under a key that rotates every UTC day (the server's pepp
 day), so neither memory nor Redis holds an address, and a day's identifiers cannot be linked to
 the next day's. Both limiters allow ``limit`` attempts in any sliding minute; with
 ``redis_url`` set, every server process shares the count (:class:`RedisLimiter`).
+
+The address is the ASGI scope's client: the TCP peer, or what ``X-Forwarded-For`` says only when
+the peer is a proxy named in ``forwarded_allow_ips`` (uvicorn decides, before the app). An IPv6
+client counts per /64, the block one subscriber gets: its 2^64 addresses are one client.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections import deque
 from datetime import UTC, datetime
@@ -24,11 +29,28 @@ _MESSAGE = "too many attempts: wait a minute and try again"
 
 def client_identifier(keys: ServerKeys, address: str, now: datetime) -> bytes:
     day = now.astimezone(UTC).date().isoformat()
-    return keys.digest(f"client:{day}:{address}")
+    return keys.digest(f"client:{day}:{_client_block(address)}")
+
+
+def _client_block(address: str) -> str:
+    """The address a limit counts: IPv4 as is, IPv6 by its /64, an IPv4-mapped IPv6 as IPv4."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (a test client, a Unix socket): taken as it is
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class Limiter(Protocol):
-    def check(self, identifier: bytes) -> None: ...
+    def check(self, identifier: bytes) -> None:
+        """Count an attempt, or raise :class:`RateLimited` (and count nothing) at the limit."""
+
+    def wait(self, identifier: bytes) -> float:
+        """Seconds until :meth:`check` would pass (0.0 now); counts nothing."""
 
 
 class MemoryLimiter:
@@ -40,14 +62,30 @@ class MemoryLimiter:
 
     def check(self, identifier: bytes) -> None:
         now = self._clock.now()
-        window = self._seen.setdefault(identifier, deque())
-        while window and window[0] <= now - 60:
-            window.popleft()
+        window = self._window(identifier, now)
         if len(window) >= self._limit:
             raise RateLimited(_MESSAGE)
         window.append(now)
         if len(self._seen) > 100_000:  # forget idle clients rather than grow without bound
             self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - 60}
+
+    def wait(self, identifier: bytes) -> float:
+        now = self._clock.now()
+        window = self._window(identifier, now)
+        return _wait([*window], self._limit, now)
+
+    def _window(self, identifier: bytes, now: float) -> deque[float]:
+        window = self._seen.setdefault(identifier, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        return window
+
+
+def _wait(times: list[float], limit: int, now: float) -> float:
+    """Seconds until fewer than ``limit`` of the sorted attempt ``times`` are in the last minute."""
+    if len(times) < limit:
+        return 0.0
+    return max(0.0, times[len(times) - limit] + 60 - now)
 
 
 class RedisLimiter:
@@ -76,7 +114,18 @@ return 1
         self._allow = self._redis.register_script(self._SCRIPT)
 
     def check(self, identifier: bytes) -> None:
-        key = f"{self._prefix}{identifier.hex()[:32]}"
         attempt = secrets.token_hex(8)  # members must differ when two attempts share a time
-        if not int(self._allow(keys=[key], args=[repr(self._clock.now()), 60, self._limit, attempt])):
+        args: list[str | int] = [repr(self._clock.now()), 60, self._limit, attempt]
+        if not int(self._allow(keys=[self._key(identifier)], args=args)):
             raise RateLimited(_MESSAGE)
+
+    def wait(self, identifier: bytes) -> float:
+        now = self._clock.now()
+        # Read-only, so not atomic with check(): a wait may be a moment stale, never too long.
+        scored: list[tuple[bytes, float]] = self._redis.zrangebyscore(  # type: ignore[assignment]
+            self._key(identifier), f"({now - 60!r}", "+inf", withscores=True
+        )
+        return _wait(sorted(score for _, score in scored), self._limit, now)
+
+    def _key(self, identifier: bytes) -> str:
+        return f"{self._prefix}{identifier.hex()[:32]}"
