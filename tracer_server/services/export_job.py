@@ -21,6 +21,7 @@ that hides who uploaded together.
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import random
 import secrets
@@ -34,7 +35,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from protocol.export import DiagnosisKey, SigningKey, write_export
+from protocol.export import DiagnosisKey, SigningKey, write_export_to
 from tracer_server.db import affected, as_utc, transaction
 from tracer_server.models import ExportBatch, ExportFile, Exposure, JobLock, PaddingKey
 from tracer_server.settings import Settings
@@ -210,37 +211,50 @@ def _export_batch(
     count = max(1, -(-total // chunk)) if total or revised else 0
     names: list[str] = []
     files: list[ExportFile] = []
+    padded = {p.key_data for p in padding}
     with factory() as db:
         keys = _sorted_keys(db, in_window, padding)
         for number in range(1, count + 1):
-            part = list(itertools.islice(keys, chunk))
+            real_in_file = 0
+
+            def part() -> Iterator[DiagnosisKey]:
+                nonlocal real_in_file
+                for key in itertools.islice(keys, chunk):
+                    real_in_file += key.key_data not in padded
+                    yield key
+
             # Each file of a split window is batch 1 of 1 with its own end timestamp (GENS: clients
             # choke on multi-file batches), so (start, end, batch) stays unique in the index.
-            # Revised keys go in the first file only, and are never padded.
+            # Revised keys go in the first file only, and are never padded. The keys stream from
+            # the cursor into the zip: only the compressed file is ever whole in memory.
             file_end = end_ts + number - 1
-            blob = write_export(
-                part,
+            out = io.BytesIO()
+            key_count = write_export_to(
+                out,
+                part(),
                 start_timestamp=start_ts,
                 end_timestamp=file_end,
                 region=settings.region,
                 signing_keys=signing_keys,
                 revised_keys=revised if number == 1 else (),
             )
+            blob = out.getvalue()
+            del out
             name = f"{start_ts}-{file_end}-{number:05d}.zip"
             storage.put(name, blob)
-            padded = {p.key_data for p in padding}
             files.append(
                 ExportFile(
                     name=name,
                     batch_id=batch.id,
                     sha256=hashlib.sha256(blob).hexdigest(),
-                    key_count=len(part),
-                    real_key_count=sum(1 for k in part if k.key_data not in padded),
+                    key_count=key_count,
+                    real_key_count=real_in_file,
                     end_timestamp=file_end,
                     created_at=now,
                 )
             )
             names.append(name)
+            del blob
     with transaction(factory) as db:
         db.execute(delete(ExportFile).where(ExportFile.batch_id == batch.id))  # a re-run replaces its rows
         db.add_all(files)
