@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import random
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,17 +25,17 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from protocol.errors import ExportError
 from protocol.export import DiagnosisKey, SigningKey, read_export, write_export, write_export_to
 from protocol.publish import UploadKey
 from tracer_server.clock import utcnow
 from tracer_server.db import transaction
-from tracer_server.models import ExportBatch, ExportFile, Exposure, PaddingKey, VerificationCode
+from tracer_server.models import ExportBatch, ExportFile, Exposure, JobLock, PaddingKey, VerificationCode
 from tracer_server.services.cleanup import run_cleanup
 from tracer_server.services.export_job import LockBusy, export_lease
-from tracer_server.storage import valid_export_name
+from tracer_server.storage import LocalDirectoryStorage, valid_export_name
 
 from .conftest import (
     Server,
@@ -81,6 +84,9 @@ class MemoryStorage:
 
     def names(self) -> list[str]:
         return sorted(name for name in self.files if valid_export_name(name))
+
+    def remove_temporaries(self, older_than: float) -> int:
+        return 0  # a put here is one assignment: nothing half-written to leave behind
 
 
 @pytest.fixture
@@ -510,6 +516,80 @@ def test_a_lease_left_by_a_crashed_writer_expires_after_15_minutes(exporter: Ser
         export_now(exporter)
     exporter.clock.at = at(14, 16)
     assert export_now(exporter).batches == 1
+
+
+def _hold_lease(server: Server, holder: str, expires_at: datetime) -> None:
+    """The lease as a run that never released it left it (``holder`` as ``host:pid:run``)."""
+    with transaction(server.state.factory) as db:
+        if db.get(JobLock, "export") is None:
+            db.add(JobLock(name="export"))
+    with transaction(server.state.factory) as db:
+        db.execute(update(JobLock).values(holder=holder, expires_at=expires_at))
+
+
+def _exited_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: no such process any more
+    return child.pid
+
+
+def test_a_lease_of_a_killed_run_on_this_host_is_taken_over_at_once_with_a_warning(
+    make_server: Callable[..., Server], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = make_server()  # exports into its directory
+    add_keys(server, 2, created_at=at(10))
+    server.clock.at = at(14)
+    holder = f"{socket.gethostname()[:32]}:{_exited_pid()}:0123456789abcdef"
+    _hold_lease(server, holder, at(14, 10))  # 10 minutes left: before, a LockBusy until 14:10
+    leftover = server.settings.exports_dir / ".tmp-abc123"
+    leftover.write_bytes(b"PK half a zip")  # a second old: the killed run's, whatever its age
+    with caplog.at_level(logging.INFO, logger="tracer_server.export"):
+        assert export_now(server).batches == 1
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert holder in warning.getMessage() and "no longer runs" in warning.getMessage()
+    assert not leftover.exists()
+    assert any("removed 1 temporary" in r.getMessage() for r in caplog.records)
+
+
+def test_an_expired_lease_is_taken_over_with_a_warning_naming_when_and_whom(
+    exporter: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_keys(exporter, 2, created_at=at(10))
+    _hold_lease(exporter, "export-host-2:4242:feedfacecafebeef", at(14, 1))
+    exporter.clock.at = at(14, 16)
+    with caplog.at_level(logging.INFO, logger="tracer_server.export"):
+        assert export_now(exporter).batches == 1
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "export-host-2:4242:feedfacecafebeef" in warning and "expired at 2025-11-22T14:01:00Z" in warning
+
+
+def test_a_live_lease_of_another_writer_is_said_at_info_not_kept_silent(
+    exporter: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_keys(exporter, 2, created_at=at(10))
+    _hold_lease(exporter, "export-host-2:4242:feedfacecafebeef", at(14, 10))
+    exporter.clock.at = at(14)
+    with caplog.at_level(logging.INFO, logger="tracer_server.export"), pytest.raises(LockBusy):
+        export_now(exporter)
+    (line,) = [r for r in caplog.records if r.name == "tracer_server.export"]
+    assert line.levelno == logging.INFO
+    assert "export-host-2:4242:feedfacecafebeef until 2025-11-22T14:10:00Z" in line.getMessage()
+
+
+def test_a_run_removes_temporary_files_older_than_the_lease_and_keeps_younger_ones(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server()
+    add_keys(server, 2, created_at=at(10))
+    server.clock.at = at(14)
+    old, young = server.settings.exports_dir / ".tmp-old", server.settings.exports_dir / ".tmp-young"
+    for temp in (old, young):
+        temp.write_bytes(b"PK")
+    an_hour_ago = time.time() - 3600  # mtimes are the filesystem's clock, not the job's
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    export_now(server)  # the lease was free: the previous run ended, no telling whose young is
+    assert not old.exists() and young.exists()
+    assert LocalDirectoryStorage(server.settings.exports_dir).names()[-1] == "index.txt"
 
 
 class _StallingStorage(MemoryStorage):

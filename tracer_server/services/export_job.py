@@ -23,8 +23,11 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import logging
+import os
 import random
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +45,8 @@ from tracer_server.settings import Settings
 from tracer_server.storage import ExportStorage
 
 __all__ = ["ExportReport", "LockBusy", "export_lease", "run_export", "write_index"]
+
+log = logging.getLogger("tracer_server.export")
 
 LOCK_NAME = "export"
 LEASE = timedelta(minutes=15)
@@ -67,27 +72,52 @@ class export_lease:
     so a job slower than ``LEASE`` keeps it, and one that stalled past it finds out before its
     next write (:class:`LockBusy`) instead of writing beside the writer that took over. Elapsed time comes
     from ``monotonic``, added to the ``now`` the job was started with.
+
+    The holder is named ``host:pid:run``, so a lease is taken over, with a warning, when it has
+    expired or when its holder was a process of this host that no longer runs (killed: the
+    next run need not wait out the 15 minutes). ``previous_holder_dead`` then says that whatever
+    that run left behind is garbage. A live holder is reported at INFO, then :class:`LockBusy`.
     """
 
     def __init__(
         self, factory: sessionmaker[Session], now: datetime, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
-        self.factory, self.now, self.holder = factory, now, str(uuid.uuid4())
+        self.factory, self.now, self.holder = factory, now, _holder_name()
         self.monotonic, self.started = monotonic, monotonic()
+        self.previous_holder_dead = False
 
     def __enter__(self) -> export_lease:
         with transaction(self.factory) as db:
             if db.get(JobLock, LOCK_NAME) is None:
                 db.add(JobLock(name=LOCK_NAME))
         with transaction(self.factory) as db:
+            lock = db.get(JobLock, LOCK_NAME)
+            assert lock is not None
+            previous, until = lock.holder, as_utc(lock.expires_at) if lock.expires_at else None
+            dead = previous is not None and _ran_here_and_exited(previous)
+            if until is not None and until >= self.now and not dead:
+                log.info(
+                    "export lease held by %s until %s: another export is running", previous, f"{until:%FT%TZ}"
+                )
+                raise LockBusy("another export is running")
+            # Compare and set on what was read: of two runs taking over, one wins.
             taken = db.execute(
                 update(JobLock)
                 .where(JobLock.name == LOCK_NAME)
-                .where((JobLock.expires_at.is_(None)) | (JobLock.expires_at < self.now))
+                .where(JobLock.holder.is_(None) if previous is None else JobLock.holder == previous)
+                .where(
+                    JobLock.expires_at.is_(None) if until is None else JobLock.expires_at == lock.expires_at
+                )
                 .values(holder=self.holder, expires_at=self.now + LEASE)
+                .execution_options(synchronize_session=False)
             )
             if affected(taken) != 1:
+                log.info("export lease taken by another run first: another export is running")
                 raise LockBusy("another export is running")
+        if until is not None:
+            why = "whose process no longer runs" if dead else f"which expired at {until:%FT%TZ}"
+            log.warning("export lease of %s, %s, taken over by %s", previous, why, self.holder)
+        self.previous_holder_dead = dead
         return self
 
     def renew(self) -> None:
@@ -111,6 +141,27 @@ class export_lease:
             )
 
 
+def _holder_name() -> str:
+    """``host:pid:run``: whom the log names, and whom a run on the same host can check on."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
+
+
+def _ran_here_and_exited(holder: str) -> bool:
+    """True only when ``holder`` names a process of this host that no longer exists (a pid
+    reused since reads as alive: the lease is then waited out, never taken from a live run)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:32] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's process: alive
+        return False
+    return False
+
+
 def run_export(
     *,
     factory: sessionmaker[Session],
@@ -125,6 +176,11 @@ def run_export(
 ) -> ExportReport:
     report = ExportReport()
     with export_lease(factory, now, monotonic) as lease:
+        # What an interrupted put left: every temporary file when its run is known dead, else
+        # those older than a lease (a writer that stalled that long has lost the lease anyway).
+        removed = storage.remove_temporaries(0 if lease.previous_holder_dead else LEASE.total_seconds())
+        if removed:
+            log.info("removed %d temporary export files left by an interrupted run", removed)
         _plan_batches(factory, settings, now, close_window)
         with factory() as db:
             pending = db.scalars(
