@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import lzma
 import re
 import struct
@@ -285,7 +286,7 @@ def write_export(
     return out.getvalue()
 
 
-_WRITE_CHUNK = 256 * 1024  # keys are encoded into chunks this big before zlib and the hash see them
+_KEYS_PER_CHUNK = 8192  # keys encoded at a time (about 260 KB) before zlib and the hash see them
 
 
 def write_export_to(
@@ -335,14 +336,10 @@ def write_export_to(
                 chunk.clear()
 
             chunk = head
-            for key in keys:
-                chunk += _wire.len_field(_F_KEYS, key.to_bytes())
-                count += 1
-                if len(chunk) >= _WRITE_CHUNK:
-                    flush(chunk)
-            for key in revised_keys:
-                chunk += _wire.len_field(_F_REVISED_KEYS, key.to_bytes())
-                if len(chunk) >= _WRITE_CHUNK:
+            for field, items in ((_F_KEYS, iter(keys)), (_F_REVISED_KEYS, iter(revised_keys))):
+                while batch := list(itertools.islice(items, _KEYS_PER_CHUNK)):
+                    chunk += b"".join([_wire.len_field(field, key.to_bytes()) for key in batch])
+                    count += len(batch) if field == _F_KEYS else 0
                     flush(chunk)
             flush(chunk)
         signatures = b"".join(

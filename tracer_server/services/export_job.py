@@ -13,7 +13,10 @@ As Google's export worker does (``shared/spec/server.md`` §1.1):
 
 One writer at a time through a lease in the database; every step is idempotent, so a crash
 anywhere publishes nothing twice and loses no key: a batch is marked complete only after its
-files are in storage, and a re-run of an incomplete batch rewrites identical files.
+files are in storage, and a re-run of an incomplete batch rewrites identical files. A run
+killed on this host does not hold the next one up (its lease is taken over at once, with a
+warning), and the next run removes the temporary files its interrupted puts left. Keys stream
+from the database cursor into each zip, so memory stays flat however big the window.
 ``close_window`` (tests and demos) exports the open window now, which weakens the batching
 that hides who uploaded together.
 """
@@ -30,7 +33,7 @@ import secrets
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -271,14 +274,9 @@ def _export_batch(
     with factory() as db:
         keys = _sorted_keys(db, in_window, padding)
         for number in range(1, count + 1):
-            real_in_file = 0
-
-            def part() -> Iterator[DiagnosisKey]:
-                nonlocal real_in_file
-                for key in itertools.islice(keys, chunk):
-                    real_in_file += key.key_data not in padded
-                    yield key
-
+            part: Iterable[DiagnosisKey] = itertools.islice(keys, chunk)
+            if padded:  # a padded batch is small (under export_min_keys + export_padding_range)
+                part = list(part)
             # Each file of a split window is batch 1 of 1 with its own end timestamp (GENS: clients
             # choke on multi-file batches), so (start, end, batch) stays unique in the index.
             # Revised keys go in the first file only, and are never padded. The keys stream from
@@ -287,7 +285,7 @@ def _export_batch(
             out = io.BytesIO()
             key_count = write_export_to(
                 out,
-                part(),
+                part,
                 start_timestamp=start_ts,
                 end_timestamp=file_end,
                 region=settings.region,
@@ -296,6 +294,7 @@ def _export_batch(
             )
             blob = out.getvalue()
             del out
+            real_in_file = sum(1 for key in part if key.key_data not in padded) if padded else key_count
             name = f"{start_ts}-{file_end}-{number:05d}.zip"
             storage.put(name, blob)
             files.append(
