@@ -80,6 +80,7 @@ class export_lease:
     expired or when its holder was a process of this host that no longer runs (killed: the
     next run need not wait out the 15 minutes). ``previous_holder_dead`` then says that whatever
     that run left behind is garbage. A live holder is reported at INFO, then :class:`LockBusy`.
+    Hosts are told apart by hostname: exporters that share one must share a PID namespace.
     """
 
     def __init__(
