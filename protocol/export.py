@@ -302,9 +302,9 @@ def write_export_to(
     revised_keys: Iterable[DiagnosisKey] = (),
 ) -> int:
     """:func:`write_export` into ``out`` (seekable: the zip headers are patched in place), the
-    keys consumed one at a time, so ``export.bin`` is never whole in memory: it is deflated and
-    hashed as it is encoded, and signed from its digest. The bytes are those of
-    :func:`write_export`. Returns the number of keys written (revised keys not counted)."""
+    keys taken from the iterable a few thousand at a time, so ``export.bin`` is never whole in
+    memory: it is deflated and hashed as it is encoded, and signed from its digest. The bytes
+    are those of :func:`write_export`. Returns the number of keys written (revised not counted)."""
     if not 0 <= start_timestamp <= end_timestamp < 1 << 64:
         raise ExportError(f"need 0 <= start <= end timestamps, got {start_timestamp}, {end_timestamp}")
     if not 1 <= batch_num <= batch_size:

@@ -442,6 +442,7 @@ def test_a_million_key_export_peaks_under_200_mb(tmp_path: Path) -> None:
     _insert_sorted_keys(tmp_path / "tracer.db", 1_000_000, an_hour_ago.replace(tzinfo=None))
     peak_mb, out = export_peak_rss_mb(env)
     assert "1000000 keys (+0 padding)" in out
+    print(f"1M-key export on SQLite: peak RSS {peak_mb:.0f} MB")
     assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB"
     assert len(list((tmp_path / "exports").glob("*.zip"))) == 2
     assert not list((tmp_path / "exports").glob(".tmp-*"))
