@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import lzma
 import re
 import struct
@@ -29,7 +30,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -82,6 +83,7 @@ __all__ = [
     "open_export",
     "read_export",
     "write_export",
+    "write_export_to",
 ]
 
 HEADER = b"EK Export v1    "
@@ -280,6 +282,11 @@ class SigningKey:
         """DER ECDSA-SHA256 signature with a deterministic nonce (RFC 6979)."""
         return self._private.sign(data, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
 
+    def sign_digest(self, digest: bytes) -> bytes:
+        """The same signature as :meth:`sign`, from the SHA-256 ``digest`` of the data (RFC 6979
+        derives the nonce from the digest), so a file streamed through a hash can be signed."""
+        return self._private.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256()), deterministic_signing=True))
+
     def __repr__(self) -> str:
         return f"SigningKey({self.key_id!r}, {self.key_version!r})"
 
@@ -299,6 +306,40 @@ def write_export(
     revised_keys: Iterable[DiagnosisKey] = (),
 ) -> bytes:
     """Build a signed export zip. Keys are written in the order given (the server sorts them)."""
+    out = io.BytesIO()
+    write_export_to(
+        out,
+        keys,
+        start_timestamp=start_timestamp,
+        end_timestamp=end_timestamp,
+        region=region,
+        signing_keys=signing_keys,
+        batch_num=batch_num,
+        batch_size=batch_size,
+        revised_keys=revised_keys,
+    )
+    return out.getvalue()
+
+
+_KEYS_PER_CHUNK = 8192  # keys encoded at a time (about 260 KB) before zlib and the hash see them
+
+
+def write_export_to(
+    out: BinaryIO,
+    keys: Iterable[DiagnosisKey],
+    *,
+    start_timestamp: int,
+    end_timestamp: int,
+    region: str,
+    signing_keys: Sequence[SigningKey],
+    batch_num: int = 1,
+    batch_size: int = 1,
+    revised_keys: Iterable[DiagnosisKey] = (),
+) -> int:
+    """:func:`write_export` into ``out`` (seekable: the zip headers are patched in place), the
+    keys taken from the iterable a few thousand at a time, so ``export.bin`` is never whole in
+    memory: it is deflated and hashed as it is encoded, and signed from its digest. The bytes
+    are those of :func:`write_export`. Returns the number of keys written (revised not counted)."""
     if not 0 <= start_timestamp <= end_timestamp < 1 << 64:
         raise ExportError(f"need 0 <= start <= end timestamps, got {start_timestamp}, {end_timestamp}")
     if not 1 <= batch_num <= batch_size:
@@ -308,40 +349,55 @@ def write_export(
     if not 1 <= len(signing_keys) <= _MAX_SIGNATURES:
         raise ExportError(f"need 1..{_MAX_SIGNATURES} signing keys, got {len(signing_keys)}")
     infos = [key.signature_info() for key in signing_keys]
-    parts = [
-        HEADER,
-        _wire.fixed64_field(_F_START, start_timestamp),
-        _wire.fixed64_field(_F_END, end_timestamp),
-        _wire.len_field(_F_REGION, region.encode()),
-        _wire.varint_field(_F_BATCH_NUM, batch_num),
-        _wire.varint_field(_F_BATCH_SIZE, batch_size),
-    ]
-    parts += [_wire.len_field(_F_SIGNATURE_INFOS, info.to_bytes()) for info in infos]
-    parts += [_wire.len_field(_F_KEYS, key.to_bytes()) for key in keys]
-    parts += [_wire.len_field(_F_REVISED_KEYS, key.to_bytes()) for key in revised_keys]
-    export_bin = b"".join(parts)
-    if len(export_bin) > MAX_EXPORT_BYTES:
-        raise OversizeError(
-            f"export.bin would be {len(export_bin)} bytes, over {MAX_EXPORT_BYTES}: split the batch"
-        )
-    signatures = b"".join(
-        _wire.len_field(
-            1,
-            _wire.len_field(1, info.to_bytes())
-            + _wire.varint_field(2, batch_num)
-            + _wire.varint_field(3, batch_size)
-            + _wire.len_field(4, key.sign(export_bin)),
-        )
-        for key, info in zip(signing_keys, infos, strict=True)
-    )
-    out = io.BytesIO()
+    head = bytearray(HEADER)
+    head += _wire.fixed64_field(_F_START, start_timestamp)
+    head += _wire.fixed64_field(_F_END, end_timestamp)
+    head += _wire.len_field(_F_REGION, region.encode())
+    head += _wire.varint_field(_F_BATCH_NUM, batch_num)
+    head += _wire.varint_field(_F_BATCH_SIZE, batch_size)
+    for info in infos:
+        head += _wire.len_field(_F_SIGNATURE_INFOS, info.to_bytes())
+    digest, written, count = hashlib.sha256(), 0, 0
     with zipfile.ZipFile(out, "w") as archive:
-        for name, data in ((BIN_NAME, export_bin), (SIG_NAME, signatures)):
-            entry = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o644 << 16
-            archive.writestr(entry, data, compresslevel=6)
-    return out.getvalue()
+        with archive.open(_zip_entry(BIN_NAME), "w") as export_bin:
+
+            def flush(chunk: bytearray) -> None:
+                nonlocal written
+                written += len(chunk)
+                if written > MAX_EXPORT_BYTES:
+                    raise OversizeError(f"export.bin would be over {MAX_EXPORT_BYTES} bytes: split the batch")
+                digest.update(chunk)
+                export_bin.write(chunk)
+                chunk.clear()
+
+            chunk = head
+            for field, items in ((_F_KEYS, iter(keys)), (_F_REVISED_KEYS, iter(revised_keys))):
+                while batch := list(itertools.islice(items, _KEYS_PER_CHUNK)):
+                    chunk += b"".join([_wire.len_field(field, key.to_bytes()) for key in batch])
+                    count += len(batch) if field == _F_KEYS else 0
+                    flush(chunk)
+            flush(chunk)
+        signatures = b"".join(
+            _wire.len_field(
+                1,
+                _wire.len_field(1, info.to_bytes())
+                + _wire.varint_field(2, batch_num)
+                + _wire.varint_field(3, batch_size)
+                + _wire.len_field(4, key.sign_digest(digest.digest())),
+            )
+            for key, info in zip(signing_keys, infos, strict=True)
+        )
+        archive.writestr(_zip_entry(SIG_NAME), signatures)
+    return count
+
+
+def _zip_entry(name: str) -> zipfile.ZipInfo:
+    entry = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    # No level set: zipfile then asks zlib for Z_DEFAULT_COMPRESSION, which zlib defines as
+    # level 6, the level our files have always had (the bytes must not change).
+    entry.external_attr = 0o644 << 16
+    return entry
 
 
 # ---- reading --------------------------------------------------------------------------------

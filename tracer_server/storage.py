@@ -1,7 +1,8 @@
 """Where export files go: a directory by default, or an S3-compatible bucket a CDN serves.
 
-The contract is four calls. ``put`` must make the object visible atomically (readers never see
-half a zip), and the export job writes every zip before it rewrites ``index.txt``. A file goes
+The contract is four calls and a clean-up. ``put`` must make the object visible atomically
+(readers never see half a zip), and the export job writes every zip before it rewrites
+``index.txt``; ``remove_temporaries`` removes what a killed ``put`` left behind. A file goes
 out with the cache headers a CDN passes on (:func:`cache_control`; stored on the object by
 :class:`S3Storage`, sent by the app's route for the directory): a zip never changes;
 ``index.txt`` may be cached a minute at most and revalidated, by its strong ETag.
@@ -14,6 +15,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"(index\.txt|\d{1,20}-\d{1,20}-\d{5}\.zip)")
+_TEMP_PREFIX = ".tmp-"  # a put in progress, or one a killed process left
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT_LIVED = "public, max-age=60, must-revalidate"
 
@@ -54,6 +57,7 @@ class ExportStorage(Protocol):
     def get(self, name: str) -> bytes | None: ...
     def delete(self, name: str) -> None: ...
     def names(self) -> list[str]: ...
+    def remove_temporaries(self, older_than: float) -> int: ...
 
 
 class LocalDirectoryStorage:
@@ -70,7 +74,7 @@ class LocalDirectoryStorage:
 
     def put(self, name: str, data: bytes) -> None:
         target = self._path(name)
-        fd, temp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        fd, temp = tempfile.mkstemp(dir=self.root, prefix=_TEMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
@@ -94,11 +98,25 @@ class LocalDirectoryStorage:
     def names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if valid_export_name(p.name))
 
+    def remove_temporaries(self, older_than: float) -> int:
+        """Remove the ``.tmp-*`` files of interrupted puts last written over ``older_than``
+        seconds ago (by the filesystem's clock, the one their mtimes come from); how many."""
+        removed = 0
+        for temp in self.root.glob(f"{_TEMP_PREFIX}*"):
+            try:
+                if time.time() - temp.stat().st_mtime >= older_than:
+                    temp.unlink()
+                    removed += 1
+            except FileNotFoundError:  # its put finished, or another clean-up got there first
+                pass
+        return removed
+
 
 class S3Storage:
     """Objects in an S3-compatible bucket (AWS S3, MinIO, SeaweedFS) under ``prefix``.
 
-    A PUT makes an object visible whole, so no rename is needed; each object carries its
+    A PUT makes an object visible whole, so no rename is needed and a killed put leaves
+    nothing (``put_object`` is one request, never a multipart upload); each object carries its
     ``Cache-Control`` and content type, and S3's ETag of a single-part upload is the MD5 of its
     bytes: strong. Credentials come from the usual AWS chain (``AWS_ACCESS_KEY_ID`` ...),
     never from the settings file and never in a log.
@@ -146,6 +164,9 @@ class S3Storage:
     def delete(self, name: str) -> None:
         if valid_export_name(name):
             self.client.delete_object(Bucket=self.bucket, Key=self.prefix + name)
+
+    def remove_temporaries(self, older_than: float) -> int:
+        return 0  # single-request PUTs: an interrupted one leaves no object and no upload
 
     def names(self) -> list[str]:
         found = []

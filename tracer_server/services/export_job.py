@@ -13,7 +13,10 @@ As Google's export worker does (``shared/spec/server.md`` §1.1):
 
 One writer at a time through a lease in the database; every step is idempotent, so a crash
 anywhere publishes nothing twice and loses no key: a batch is marked complete only after its
-files are in storage, and a re-run of an incomplete batch rewrites identical files.
+files are in storage, and a re-run of an incomplete batch rewrites identical files. A run
+killed on this host does not hold the next one up (its lease is taken over at once, with a
+warning), and the next run removes the temporary files its interrupted puts left. Keys stream
+from the database cursor into each zip, so memory stays flat however big the window.
 ``close_window`` (tests and demos) exports the open window now, which weakens the batching
 that hides who uploaded together.
 """
@@ -21,12 +24,16 @@ that hides who uploaded together.
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
+import logging
+import os
 import random
 import secrets
+import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,13 +41,15 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from protocol.export import DiagnosisKey, SigningKey, write_export
+from protocol.export import DiagnosisKey, SigningKey, write_export_to
 from tracer_server.db import affected, as_utc, transaction
 from tracer_server.models import ExportBatch, ExportFile, Exposure, JobLock, PaddingKey
 from tracer_server.settings import Settings
 from tracer_server.storage import ExportStorage
 
 __all__ = ["ExportReport", "LockBusy", "export_lease", "run_export", "write_index"]
+
+log = logging.getLogger("tracer_server.export")
 
 LOCK_NAME = "export"
 LEASE = timedelta(minutes=15)
@@ -66,27 +75,53 @@ class export_lease:
     so a job slower than ``LEASE`` keeps it, and one that stalled past it finds out before its
     next write (:class:`LockBusy`) instead of writing beside the writer that took over. Elapsed time comes
     from ``monotonic``, added to the ``now`` the job was started with.
+
+    The holder is named ``host:pid:run``, so a lease is taken over, with a warning, when it has
+    expired or when its holder was a process of this host that no longer runs (killed: the
+    next run need not wait out the 15 minutes). ``previous_holder_dead`` then says that whatever
+    that run left behind is garbage. A live holder is reported at INFO, then :class:`LockBusy`.
+    Hosts are told apart by hostname: exporters that share one must share a PID namespace.
     """
 
     def __init__(
         self, factory: sessionmaker[Session], now: datetime, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
-        self.factory, self.now, self.holder = factory, now, str(uuid.uuid4())
+        self.factory, self.now, self.holder = factory, now, _holder_name()
         self.monotonic, self.started = monotonic, monotonic()
+        self.previous_holder_dead = False
 
     def __enter__(self) -> export_lease:
         with transaction(self.factory) as db:
             if db.get(JobLock, LOCK_NAME) is None:
                 db.add(JobLock(name=LOCK_NAME))
         with transaction(self.factory) as db:
+            lock = db.get(JobLock, LOCK_NAME)
+            assert lock is not None
+            previous, until = lock.holder, as_utc(lock.expires_at) if lock.expires_at else None
+            dead = previous is not None and _ran_here_and_exited(previous)
+            if until is not None and until >= self.now and not dead:
+                log.info(
+                    "export lease held by %s until %s: another export is running", previous, f"{until:%FT%TZ}"
+                )
+                raise LockBusy("another export is running")
+            # Compare and set on what was read: of two runs taking over, one wins.
             taken = db.execute(
                 update(JobLock)
                 .where(JobLock.name == LOCK_NAME)
-                .where((JobLock.expires_at.is_(None)) | (JobLock.expires_at < self.now))
+                .where(JobLock.holder.is_(None) if previous is None else JobLock.holder == previous)
+                .where(
+                    JobLock.expires_at.is_(None) if until is None else JobLock.expires_at == lock.expires_at
+                )
                 .values(holder=self.holder, expires_at=self.now + LEASE)
+                .execution_options(synchronize_session=False)
             )
             if affected(taken) != 1:
+                log.info("export lease taken by another run first: another export is running")
                 raise LockBusy("another export is running")
+        if until is not None:
+            why = "whose process no longer runs" if dead else f"which expired at {until:%FT%TZ}"
+            log.warning("export lease of %s, %s, taken over by %s", previous, why, self.holder)
+        self.previous_holder_dead = dead
         return self
 
     def renew(self) -> None:
@@ -110,6 +145,27 @@ class export_lease:
             )
 
 
+def _holder_name() -> str:
+    """``host:pid:run``: whom the log names, and whom a run on the same host can check on."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
+
+
+def _ran_here_and_exited(holder: str) -> bool:
+    """True only when ``holder`` names a process of this host that no longer exists (a pid
+    reused since reads as alive: the lease is then waited out, never taken from a live run)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:32] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's process: alive
+        return False
+    return False
+
+
 def run_export(
     *,
     factory: sessionmaker[Session],
@@ -124,6 +180,11 @@ def run_export(
 ) -> ExportReport:
     report = ExportReport()
     with export_lease(factory, now, monotonic) as lease:
+        # What an interrupted put left: every temporary file when its run is known dead, else
+        # those older than a lease (a writer that stalled that long has lost the lease anyway).
+        removed = storage.remove_temporaries(0 if lease.previous_holder_dead else LEASE.total_seconds())
+        if removed:
+            log.info("removed %d temporary export files left by an interrupted run", removed)
         _plan_batches(factory, settings, now, close_window)
         with factory() as db:
             pending = db.scalars(
@@ -210,15 +271,21 @@ def _export_batch(
     count = max(1, -(-total // chunk)) if total or revised else 0
     names: list[str] = []
     files: list[ExportFile] = []
+    padded = {p.key_data for p in padding}
     with factory() as db:
         keys = _sorted_keys(db, in_window, padding)
         for number in range(1, count + 1):
-            part = list(itertools.islice(keys, chunk))
+            part: Iterable[DiagnosisKey] = itertools.islice(keys, chunk)
+            if padded:  # a padded batch is small (under export_min_keys + export_padding_range)
+                part = list(part)
             # Each file of a split window is batch 1 of 1 with its own end timestamp (GENS: clients
             # choke on multi-file batches), so (start, end, batch) stays unique in the index.
-            # Revised keys go in the first file only, and are never padded.
+            # Revised keys go in the first file only, and are never padded. The keys stream from
+            # the cursor into the zip: only the compressed file is ever whole in memory.
             file_end = end_ts + number - 1
-            blob = write_export(
+            out = io.BytesIO()
+            key_count = write_export_to(
+                out,
                 part,
                 start_timestamp=start_ts,
                 end_timestamp=file_end,
@@ -226,21 +293,24 @@ def _export_batch(
                 signing_keys=signing_keys,
                 revised_keys=revised if number == 1 else (),
             )
+            blob = out.getvalue()
+            del out
+            real_in_file = sum(1 for key in part if key.key_data not in padded) if padded else key_count
             name = f"{start_ts}-{file_end}-{number:05d}.zip"
             storage.put(name, blob)
-            padded = {p.key_data for p in padding}
             files.append(
                 ExportFile(
                     name=name,
                     batch_id=batch.id,
                     sha256=hashlib.sha256(blob).hexdigest(),
-                    key_count=len(part),
-                    real_key_count=sum(1 for k in part if k.key_data not in padded),
+                    key_count=key_count,
+                    real_key_count=real_in_file,
                     end_timestamp=file_end,
                     created_at=now,
                 )
             )
             names.append(name)
+            del blob
     with transaction(factory) as db:
         db.execute(delete(ExportFile).where(ExportFile.batch_id == batch.id))  # a re-run replaces its rows
         db.add_all(files)
