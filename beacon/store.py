@@ -3,7 +3,8 @@
 * own TEKs, sealed with AES-GCM under a key kept in a separate file (not in the database);
 * the logical scan windows performed, and sightings aggregated per RPI per window (AEM, count,
   RSSI sum, max and min): never a raw packet log;
-* export files processed (by SHA-256), matches found, warnings, uploads in progress.
+* export files processed (by SHA-256), files rejected (by SHA-256, with the reason: a hostile
+  file costs its verification once), matches found, warnings, uploads in progress.
 
 Every write is one transaction with ``synchronous=FULL``: a ``kill -9`` at any moment loses
 nothing committed. :meth:`BeaconStore.purge` applies the 14-day retention.
@@ -33,6 +34,7 @@ from protocol.matching import Match, Sighting
 __all__ = ["RETENTION_DAYS", "BeaconStore", "StoreError", "StoredTek"]
 
 RETENTION_DAYS = 14
+REJECTED_REASON_CHARS = 200  # a hostile file's error message can be megabytes
 _DAY = 86_400
 
 SCHEMA = """
@@ -47,6 +49,9 @@ CREATE TABLE IF NOT EXISTS sightings(
     PRIMARY KEY (rpi, window, aem)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sightings_window ON sightings(window);
 CREATE TABLE IF NOT EXISTS files(sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, processed REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rejected(
+    sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, reason TEXT NOT NULL, rejected REAL NOT NULL,
+    pinned TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS matches(
     key_data BLOB NOT NULL, rolling_start INTEGER NOT NULL, rolling_period INTEGER NOT NULL,
     report_type INTEGER NOT NULL, days_since_onset INTEGER, interval INTEGER NOT NULL,
@@ -273,7 +278,7 @@ class BeaconStore:
         return None if value is None else int(value)
 
     def counts(self) -> dict[str, int]:
-        tables = ("teks", "scans", "sightings", "files", "matches", "warnings", "uploads")
+        tables = ("teks", "scans", "sightings", "files", "rejected", "matches", "warnings", "uploads")
         return {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
     # ---- exports, matches, warnings ------------------------------------------------------------
@@ -311,6 +316,24 @@ class BeaconStore:
                         (key.report_type, key.days_since_onset_of_symptoms, key.key_data),
                     )
             db.execute("INSERT OR IGNORE INTO files VALUES (?, ?, ?)", (sha256, name, when))
+
+    def record_rejected(self, sha256: str, name: str, reason: str, when: float, pinned: str) -> None:
+        """A file that failed verification or parsing under the ``pinned`` keys (a digest of
+        them): by its bytes' hash, never by name (a truncated download has another hash, so the
+        whole file is still fetched and checked)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO rejected VALUES (?, ?, ?, ?, ?)",
+                (sha256, name, reason[:REJECTED_REASON_CHARS], when, pinned),
+            )
+
+    def rejected_reason(self, sha256: str, pinned: str) -> str | None:
+        """Why the file with this hash was rejected under the same pinned keys; None if it never
+        was (pinning another key is a reason to look again)."""
+        row = self.db.execute(
+            "SELECT reason FROM rejected WHERE sha256 = ? AND pinned = ?", (sha256, pinned)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def matches(self) -> list[Match]:
         grouped: dict[tuple[bytes, int], tuple[DiagnosisKey, Metadata, list[Sighting]]] = {}
@@ -372,7 +395,7 @@ class BeaconStore:
 
     def purge(self, now: float, days: int = RETENTION_DAYS) -> dict[str, int]:
         """Keep today and the ``days`` − 1 UTC days before it, whole; delete everything older:
-        sightings, scans, keys, matches, files, warnings, uploads.
+        sightings, scans, keys, matches, files (processed and rejected), warnings, uploads.
 
         Whole days, so a day's warning and the matches behind it go together: a cut mid-day
         once left the warning with part of its matches, and re-assessment withdrew it."""
@@ -387,6 +410,7 @@ class BeaconStore:
                 ).rowcount,
                 "matches": db.execute("DELETE FROM matches WHERE window < ?", (cutoff,)).rowcount,
                 "files": db.execute("DELETE FROM files WHERE processed < ?", (cutoff,)).rowcount,
+                "rejected": db.execute("DELETE FROM rejected WHERE rejected < ?", (cutoff,)).rowcount,
                 "warnings": db.execute("DELETE FROM warnings WHERE day < ?", (int(cutoff // _DAY),)).rowcount,
                 "uploads": db.execute("DELETE FROM uploads WHERE created < ?", (cutoff,)).rowcount,
             }
