@@ -34,6 +34,7 @@ from protocol.matching import Match, Sighting
 __all__ = ["RETENTION_DAYS", "BeaconStore", "StoreError", "StoredTek"]
 
 RETENTION_DAYS = 14
+KEY_BYTES = 32  # AES-256-GCM: the key sealing TEKs and uploads
 REJECTED_REASON_CHARS = 200  # a hostile file's error message can be megabytes
 _DAY = 86_400
 
@@ -104,21 +105,26 @@ class BeaconStore:
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(state_dir, 0o700)
-        self._aead = AESGCM(_load_or_create_key(key_file or state_dir / "tek.key"))
         path = state_dir / "beacon.db"
         fresh = not path.exists()
         if fresh:
             path.touch(mode=0o600)
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self._upgrade()
-        for suffix in ("-wal", "-shm"):
-            extra = Path(str(path) + suffix)
-            if extra.exists():
-                os.chmod(extra, 0o600)
-        self._check_key()
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._upgrade()
+            for suffix in ("-wal", "-shm"):
+                extra = Path(str(path) + suffix)
+                if extra.exists():
+                    os.chmod(extra, 0o600)
+            # After the database: whether a key may be made depends on what is sealed in it.
+            self._aead = AESGCM(self._load_or_create_key(key_file or state_dir / "tek.key"))
+            self._check_key()
+        except BaseException:
+            self.db.close()
+            raise
 
     def _upgrade(self) -> None:
         """Create the schema, or migrate a store written by older code, keeping its data."""
@@ -165,12 +171,49 @@ class BeaconStore:
             ) from None
 
     def _check_key(self) -> None:
-        row = self.db.execute("SELECT v FROM meta WHERE k = 'key_check'").fetchone()
-        if row is None:
-            with self.transaction() as db:
-                db.execute("INSERT INTO meta VALUES ('key_check', ?)", (self._seal(b"ok", b"check").hex(),))
-        else:
-            self._open(bytes.fromhex(row[0]), b"check")
+        with self.transaction() as db:  # two processes starting together: one writes, both check
+            db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('key_check', ?)", (self._seal(b"ok", b"check").hex(),)
+            )
+            (check,) = db.execute("SELECT v FROM meta WHERE k = 'key_check'").fetchone()
+        self._open(bytes.fromhex(check), b"check")
+
+    def _load_or_create_key(self, path: Path) -> bytes:
+        key = _read_if_exists(path)
+        if not key:  # missing, or empty after a kill
+            key = self._create_key(path)
+        if len(key) != KEY_BYTES:  # not what a kill leaves: someone's file, never overwritten
+            todo = "restore the key file from a backup" if self._sealed_rows() else "delete it for a new key"
+            raise StoreError(f"{path} must hold a {KEY_BYTES}-byte key; it holds {len(key)} bytes: {todo}")
+        _remove_temp_files(path)
+        return key
+
+    def _sealed_rows(self) -> int:
+        """TEKs and uploads: what only the key file opens."""
+        sealed = self.db.execute("SELECT (SELECT count(*) FROM teks) + (SELECT count(*) FROM uploads)")
+        return int(sealed.fetchone()[0])
+
+    def _create_key(self, path: Path) -> bytes:
+        """A first key, or a new one in place of an empty file (a kill between creating and
+        writing it, before key files were written atomically): only while nothing is sealed in
+        the store, since a new key opens nothing sealed with the old one."""
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self.transaction() as db:  # one process at a time from the check to the write
+            existing = _read_if_exists(path)
+            if existing:
+                return existing  # another process made it meanwhile
+            rows = self._sealed_rows()
+            if rows:
+                state = "is missing" if existing is None else "is empty"
+                raise StoreError(
+                    f"{path} {state} but {self.path} holds {rows} keys and uploads sealed with it: "
+                    f"restore the key file from a backup, or move {self.state_dir} aside to start afresh"
+                )
+            db.execute("DELETE FROM meta WHERE k = 'key_check'")  # made with a key that is gone
+            key = secrets.token_bytes(KEY_BYTES)
+            if not _write_private(path, key, replace=existing is not None):
+                return path.read_bytes()  # a store sharing this key file made it first
+            return key
 
     # ---- TEKs ---------------------------------------------------------------------------------
 
@@ -438,15 +481,51 @@ def _per_window(sightings: Iterable[Sighting]) -> list[Sighting]:
     return list(merged.values())
 
 
-def _load_or_create_key(path: Path) -> bytes:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _read_if_exists(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _write_private(path: Path, data: bytes, *, replace: bool = False) -> bool:
+    """Write ``data`` to ``path`` (0600) all or nothing, so a kill at any moment leaves no file,
+    the old one or the whole new one: a temp file in the same directory, fsynced, linked into
+    place (``replace``: renamed over the old file), the directory fsynced. Without ``replace``,
+    False when ``path`` already exists: a link, unlike a rename, never overwrites a key another
+    process just made. (``tracer_server.secrets_store`` has its twin: the server may not import
+    the beacon, and ``protocol`` does no I/O.)"""
+    temp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(8)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "wb") as out:
-            out.write(secrets.token_bytes(32))
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
-    data = path.read_bytes()
-    if len(data) != 32:
-        raise StoreError(f"{path} must hold a 32-byte key; it holds {len(data)} bytes")
-    return data
+        if replace:
+            os.replace(temp, path)
+        else:
+            try:
+                os.link(temp, path)
+            except (FileExistsError, FileNotFoundError):  # made first; our temp file cleaned up by it
+                return False
+        _fsync_directory(path.parent)
+        return True
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename or link in ``folder`` survive a power cut."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_temp_files(path: Path) -> None:
+    """Temp files a kill left beside ``path``; called once ``path`` holds its key, so any writer
+    still running can only find the key already made."""
+    for temp in path.parent.glob(f".{path.name}.tmp-*"):
+        temp.unlink(missing_ok=True)
