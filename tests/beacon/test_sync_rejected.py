@@ -19,6 +19,7 @@ from beacon.warn import Notifier
 from protocol.export import DiagnosisKey, ExportReader, SigningKey, VerificationKey, open_export
 
 from .conftest import T0
+from .test_cli import beacon, pem_file
 from .test_sync import CASE_TEK, CLOSE, NOW, START, export, hear, scans
 
 
@@ -231,3 +232,27 @@ def test_rejected_files_are_forgotten_with_the_retention(
     assert store.purge(NOW + (RETENTION_DAYS - 1) * 86_400)["rejected"] == 0
     assert store.purge(NOW + RETENTION_DAYS * 86_400)["rejected"] == 1
     assert store.counts()["rejected"] == 0
+
+
+def test_beacon_sync_reports_a_rejected_file_once_then_one_line_rejected_earlier(
+    tmp_path: Path, signer: SigningKey, exports_server: ExportsServer
+) -> None:
+    exports_server.files["hostile.zip"] = signature_bomb(signer, 50)
+    config = tmp_path / "beacon.toml"
+    config.write_text(
+        f'server_url = "{exports_server.url}"\n'
+        "[[pinned_keys]]\n"
+        f'key_id = "452"\nkey_version = "v1"\npem_file = "{pem_file(tmp_path, signer)}"\n'
+    )
+
+    def sync() -> list[str]:
+        result = beacon("--config", str(config), "--state-dir", str(tmp_path / "state"), "sync")
+        assert result.returncode == 0, result.stderr
+        return result.stderr.strip().splitlines()
+
+    first, second = sync(), sync()
+
+    assert any(line.startswith("rejected hostile.zip: signature by 452-v1") for line in first)
+    assert [line for line in second if "rejected" in line or " ERROR " in line] == [
+        "rejected earlier, not checked again: hostile.zip"
+    ]
