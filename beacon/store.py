@@ -171,12 +171,14 @@ class BeaconStore:
             ) from None
 
     def _check_key(self) -> None:
-        with self.transaction() as db:  # two processes starting together: one writes, both check
-            db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('key_check', ?)", (self._seal(b"ok", b"check").hex(),)
-            )
-            (check,) = db.execute("SELECT v FROM meta WHERE k = 'key_check'").fetchone()
-        self._open(bytes.fromhex(check), b"check")
+        row = self.db.execute("SELECT v FROM meta WHERE k = 'key_check'").fetchone()
+        if row is None:
+            with self.transaction() as db:  # two processes starting together: one writes, both check
+                db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('key_check', ?)", (self._seal(b"ok", b"check").hex(),)
+                )
+                row = db.execute("SELECT v FROM meta WHERE k = 'key_check'").fetchone()
+        self._open(bytes.fromhex(row[0]), b"check")
 
     def _load_or_create_key(self, path: Path) -> bytes:
         key = _read_if_exists(path)
@@ -517,6 +519,8 @@ def _write_private(path: Path, data: bytes, *, replace: bool = False) -> bool:
 
 def _fsync_directory(folder: Path) -> None:
     """Make a rename or link in ``folder`` survive a power cut."""
+    if os.name != "posix":  # Windows opens no directory; NTFS journals the link itself
+        return
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
