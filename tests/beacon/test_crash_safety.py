@@ -6,7 +6,7 @@ restarts, so each run scans a window every second or so, rotates its RPI every f
 crosses a UTC midnight halfway through. Right before each kill the test reads what is
 committed, from outside; after it, the real store must open, hold all of it unchanged (the same
 sealed TEKs, so the same key schedule; the same scans and sightings), hold one TEK per day,
-and no temp file may be left beside the key.
+and no temp file may be left beside the key once it has.
 """
 
 from __future__ import annotations
@@ -160,7 +160,6 @@ def test_the_daemon_killed_at_random_moments_loses_nothing_committed(tmp_path: P
                 assert earlier.scans <= now.scans and earlier.sightings <= now.sightings, (rounds, name)
             starts = [start for start, _, _ in now.teks.values()]
             assert len(starts) == len(set(starts)), f"two keys for one day after round {rounds}"
-            assert temp_files(state) == [], (rounds, name, temp_files(state))
             if state.exists():
                 store = BeaconStore(state)  # opens: the key file is whole and opens every TEK
                 try:
@@ -168,9 +167,69 @@ def test_the_daemon_killed_at_random_moments_loses_nothing_committed(tmp_path: P
                     assert store.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
                 finally:
                     store.close()
+            assert temp_files(state) == [], (rounds, name, temp_files(state))
             seen[name] = now
 
     alice, bob = seen["alice"], seen["bob"]
     assert running_rounds >= 4 and len(alice.scans) >= 10, (rounds, running_rounds, len(alice.scans))
     assert alice.sightings and bob.sightings  # each heard the other, and kept it
     assert len({start for start, _, _ in alice.teks.values()}) == 2  # midnight: the next day's key
+
+
+FIRST_STARTS = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from beacon.store import BeaconStore
+
+    root, n = Path(sys.argv[1]), int(sys.argv[2])
+    while True:  # first starts, one after the other: each makes a key file and a database
+        BeaconStore(root / f"state-{n}").close()
+        print(n, flush=True)
+        n += 1
+    """
+)
+
+
+@pytest.mark.slow
+def test_first_starts_killed_at_random_moments_never_block_the_next_start(tmp_path: Path) -> None:
+    """A child makes fresh stores back to back (database, key file, key check) and is killed at
+    random moments, six times: every state directory it touched opens at the next start, which
+    leaves no temp file behind."""
+    rng = random.Random(7)
+    made = 0
+    for _ in range(6):
+        child = subprocess.Popen(
+            [sys.executable, "-c", FIRST_STARTS, str(tmp_path), str(made)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            first = _wait_for_number(child, 30)
+            assert first is not None, "the child did not start"
+            time.sleep(rng.uniform(0.0, 1.0))
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(10)
+            out, _ = child.communicate()
+        last = max([first, *(int(line) for line in out.split())])
+        made = last + 2  # the next child leaves alone the directory being made at the kill
+
+    touched = sorted(tmp_path.glob("state-*"))
+    assert len(touched) >= 12
+    for state in touched:
+        BeaconStore(state).close()  # the next start always works, and clears what a kill left
+        assert temp_files(state) == [], state
+        assert len((state / "tek.key").read_bytes()) == 32
+
+
+def _wait_for_number(child: subprocess.Popen[str], seconds: float) -> int | None:
+    assert child.stdout is not None
+    ready, _, _ = select.select([child.stdout], [], [], seconds)
+    line = child.stdout.readline() if ready else ""
+    return int(line) if line.strip() else None
