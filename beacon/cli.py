@@ -155,6 +155,9 @@ async def _run(args: argparse.Namespace, settings: BeaconSettings) -> int:
             print(f"{synced.files} new files, {synced.keys} keys, {synced.matches} matches")
             for line in synced.rejected:
                 print(f"rejected {line}", file=sys.stderr)
+            if synced.rejected_earlier:  # one line, not a fresh error per file every sync
+                names = ", ".join(synced.rejected_earlier)
+                print(f"rejected earlier, not checked again: {names}", file=sys.stderr)
             return 0
         if args.command == "purge":
             removed = store.purge(SystemClock().now())

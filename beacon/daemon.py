@@ -154,7 +154,11 @@ class Daemon:
             self.next_sync = now + min(self.sync_interval_s, 900)
             return None
         report = self.last_sync
-        log.info("sync: %d new files, %d keys, %d matches", report.files, report.keys, report.matches)
+        earlier = len(report.rejected_earlier)
+        log.info(
+            "sync: %d new files, %d keys, %d matches, %d rejected earlier",
+            report.files, report.keys, report.matches, earlier,
+        )  # fmt: skip
         return report
 
     def next_due(self) -> float:

@@ -3,7 +3,8 @@
 * own TEKs, sealed with AES-GCM under a key kept in a separate file (not in the database);
 * the logical scan windows performed, and sightings aggregated per RPI per window (AEM, count,
   RSSI sum, max and min): never a raw packet log;
-* export files processed (by SHA-256), matches found, warnings, uploads in progress.
+* export files processed (by SHA-256), files rejected (by SHA-256, with the reason: a hostile
+  file costs its verification once), matches found, warnings, uploads in progress.
 
 Every write is one transaction with ``synchronous=FULL``: a ``kill -9`` at any moment loses
 nothing committed. :meth:`BeaconStore.purge` applies the 14-day retention.
@@ -33,6 +34,8 @@ from protocol.matching import Match, Sighting
 __all__ = ["RETENTION_DAYS", "BeaconStore", "StoreError", "StoredTek"]
 
 RETENTION_DAYS = 14
+KEY_BYTES = 32  # AES-256-GCM: the key sealing TEKs and uploads
+REJECTED_REASON_CHARS = 200  # a hostile file's error message can be megabytes
 _DAY = 86_400
 
 SCHEMA = """
@@ -47,6 +50,9 @@ CREATE TABLE IF NOT EXISTS sightings(
     PRIMARY KEY (rpi, window, aem)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sightings_window ON sightings(window);
 CREATE TABLE IF NOT EXISTS files(sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, processed REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rejected(
+    sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, reason TEXT NOT NULL, rejected REAL NOT NULL,
+    pinned TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS matches(
     key_data BLOB NOT NULL, rolling_start INTEGER NOT NULL, rolling_period INTEGER NOT NULL,
     report_type INTEGER NOT NULL, days_since_onset INTEGER, interval INTEGER NOT NULL,
@@ -99,21 +105,26 @@ class BeaconStore:
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(state_dir, 0o700)
-        self._aead = AESGCM(_load_or_create_key(key_file or state_dir / "tek.key"))
         path = state_dir / "beacon.db"
         fresh = not path.exists()
         if fresh:
             path.touch(mode=0o600)
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self._upgrade()
-        for suffix in ("-wal", "-shm"):
-            extra = Path(str(path) + suffix)
-            if extra.exists():
-                os.chmod(extra, 0o600)
-        self._check_key()
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._upgrade()
+            for suffix in ("-wal", "-shm"):
+                extra = Path(str(path) + suffix)
+                if extra.exists():
+                    os.chmod(extra, 0o600)
+            # After the database: whether a key may be made depends on what is sealed in it.
+            self._aead = AESGCM(self._load_or_create_key(key_file or state_dir / "tek.key"))
+            self._check_key()
+        except BaseException:
+            self.db.close()
+            raise
 
     def _upgrade(self) -> None:
         """Create the schema, or migrate a store written by older code, keeping its data."""
@@ -162,10 +173,49 @@ class BeaconStore:
     def _check_key(self) -> None:
         row = self.db.execute("SELECT v FROM meta WHERE k = 'key_check'").fetchone()
         if row is None:
-            with self.transaction() as db:
-                db.execute("INSERT INTO meta VALUES ('key_check', ?)", (self._seal(b"ok", b"check").hex(),))
-        else:
-            self._open(bytes.fromhex(row[0]), b"check")
+            with self.transaction() as db:  # two processes starting together: one writes, both check
+                db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('key_check', ?)", (self._seal(b"ok", b"check").hex(),)
+                )
+                row = db.execute("SELECT v FROM meta WHERE k = 'key_check'").fetchone()
+        self._open(bytes.fromhex(row[0]), b"check")
+
+    def _load_or_create_key(self, path: Path) -> bytes:
+        key = _read_if_exists(path)
+        if not key:  # missing, or empty after a kill
+            key = self._create_key(path)
+        if len(key) != KEY_BYTES:  # not what a kill leaves: someone's file, never overwritten
+            todo = "restore the key file from a backup" if self._sealed_rows() else "delete it for a new key"
+            raise StoreError(f"{path} must hold a {KEY_BYTES}-byte key; it holds {len(key)} bytes: {todo}")
+        _remove_temp_files(path)
+        return key
+
+    def _sealed_rows(self) -> int:
+        """TEKs and uploads: what only the key file opens."""
+        sealed = self.db.execute("SELECT (SELECT count(*) FROM teks) + (SELECT count(*) FROM uploads)")
+        return int(sealed.fetchone()[0])
+
+    def _create_key(self, path: Path) -> bytes:
+        """A first key, or a new one in place of an empty file (a kill between creating and
+        writing it, before key files were written atomically): only while nothing is sealed in
+        the store, since a new key opens nothing sealed with the old one."""
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self.transaction() as db:  # one process at a time from the check to the write
+            existing = _read_if_exists(path)
+            if existing:
+                return existing  # another process made it meanwhile
+            rows = self._sealed_rows()
+            if rows:
+                state = "is missing" if existing is None else "is empty"
+                raise StoreError(
+                    f"{path} {state} but {self.path} holds {rows} keys and uploads sealed with it: "
+                    f"restore the key file from a backup, or move {self.state_dir} aside to start afresh"
+                )
+            db.execute("DELETE FROM meta WHERE k = 'key_check'")  # made with a key that is gone
+            key = secrets.token_bytes(KEY_BYTES)
+            if not _write_private(path, key, replace=existing is not None):
+                return path.read_bytes()  # a store sharing this key file made it first
+            return key
 
     # ---- TEKs ---------------------------------------------------------------------------------
 
@@ -273,7 +323,7 @@ class BeaconStore:
         return None if value is None else int(value)
 
     def counts(self) -> dict[str, int]:
-        tables = ("teks", "scans", "sightings", "files", "matches", "warnings", "uploads")
+        tables = ("teks", "scans", "sightings", "files", "rejected", "matches", "warnings", "uploads")
         return {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
     # ---- exports, matches, warnings ------------------------------------------------------------
@@ -311,6 +361,24 @@ class BeaconStore:
                         (key.report_type, key.days_since_onset_of_symptoms, key.key_data),
                     )
             db.execute("INSERT OR IGNORE INTO files VALUES (?, ?, ?)", (sha256, name, when))
+
+    def record_rejected(self, sha256: str, name: str, reason: str, when: float, pinned: str) -> None:
+        """A file that failed verification or parsing under the ``pinned`` keys (a digest of
+        them): by its bytes' hash, never by name (a truncated download has another hash, so the
+        whole file is still fetched and checked)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO rejected VALUES (?, ?, ?, ?, ?)",
+                (sha256, name, reason[:REJECTED_REASON_CHARS], when, pinned),
+            )
+
+    def rejected_reason(self, sha256: str, pinned: str) -> str | None:
+        """Why the file with this hash was rejected under the same pinned keys; None if it never
+        was (pinning another key is a reason to look again)."""
+        row = self.db.execute(
+            "SELECT reason FROM rejected WHERE sha256 = ? AND pinned = ?", (sha256, pinned)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def matches(self) -> list[Match]:
         grouped: dict[tuple[bytes, int], tuple[DiagnosisKey, Metadata, list[Sighting]]] = {}
@@ -372,7 +440,7 @@ class BeaconStore:
 
     def purge(self, now: float, days: int = RETENTION_DAYS) -> dict[str, int]:
         """Keep today and the ``days`` − 1 UTC days before it, whole; delete everything older:
-        sightings, scans, keys, matches, files, warnings, uploads.
+        sightings, scans, keys, matches, files (processed and rejected), warnings, uploads.
 
         Whole days, so a day's warning and the matches behind it go together: a cut mid-day
         once left the warning with part of its matches, and re-assessment withdrew it."""
@@ -387,6 +455,7 @@ class BeaconStore:
                 ).rowcount,
                 "matches": db.execute("DELETE FROM matches WHERE window < ?", (cutoff,)).rowcount,
                 "files": db.execute("DELETE FROM files WHERE processed < ?", (cutoff,)).rowcount,
+                "rejected": db.execute("DELETE FROM rejected WHERE rejected < ?", (cutoff,)).rowcount,
                 "warnings": db.execute("DELETE FROM warnings WHERE day < ?", (int(cutoff // _DAY),)).rowcount,
                 "uploads": db.execute("DELETE FROM uploads WHERE created < ?", (cutoff,)).rowcount,
             }
@@ -414,15 +483,53 @@ def _per_window(sightings: Iterable[Sighting]) -> list[Sighting]:
     return list(merged.values())
 
 
-def _load_or_create_key(path: Path) -> bytes:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _read_if_exists(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _write_private(path: Path, data: bytes, *, replace: bool = False) -> bool:
+    """Write ``data`` to ``path`` (0600) all or nothing, so a kill at any moment leaves no file,
+    the old one or the whole new one: a temp file in the same directory, fsynced, linked into
+    place (``replace``: renamed over the old file), the directory fsynced. Without ``replace``,
+    False when ``path`` already exists: a link, unlike a rename, never overwrites a key another
+    process just made. (``tracer_server.secrets_store`` has its twin: the server may not import
+    the beacon, and ``protocol`` does no I/O.)"""
+    temp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(8)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "wb") as out:
-            out.write(secrets.token_bytes(32))
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
-    data = path.read_bytes()
-    if len(data) != 32:
-        raise StoreError(f"{path} must hold a 32-byte key; it holds {len(data)} bytes")
-    return data
+        if replace:
+            os.replace(temp, path)
+        else:
+            try:
+                os.link(temp, path)
+            except (FileExistsError, FileNotFoundError):  # made first; our temp file cleaned up by it
+                return False
+        _fsync_directory(path.parent)
+        return True
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename or link in ``folder`` survive a power cut."""
+    if os.name != "posix":  # Windows opens no directory; NTFS journals the link itself
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_temp_files(path: Path) -> None:
+    """Temp files a kill left beside ``path``; called once ``path`` holds its key, so any writer
+    still running can only find the key already made."""
+    for temp in path.parent.glob(f".{path.name}.tmp-*"):
+        temp.unlink(missing_ok=True)

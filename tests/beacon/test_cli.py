@@ -73,6 +73,7 @@ def test_status_json_prints_the_stores_counts(tmp_path: Path) -> None:
         "scans": 1,
         "sightings": 0,
         "files": 0,
+        "rejected": 0,
         "matches": 0,
         "warnings": 0,
         "uploads": 0,

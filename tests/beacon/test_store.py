@@ -153,6 +153,7 @@ def _fill(store: BeaconStore, when: float, tag: int) -> None:
     store.record_file(
         f"{tag:064x}", f"file-{tag}.zip", when, [Match(key, day_start + 1, (sighting,), DEFAULT_METADATA)], []
     )
+    store.record_rejected(f"{tag + 100:064x}", f"hostile-{tag}.zip", "no signature by a known key", when, "k")
     store.set_warning(int(when // DAY_S), 20.0, when)
     store.save_upload(None, "verified", {"token": f"t{tag}"}, when)
 
@@ -171,6 +172,7 @@ def test_purge_removes_what_is_older_than_14_days_and_keeps_the_rest(store: Beac
         "teks": 1,
         "matches": 1,
         "files": 1,
+        "rejected": 1,
         "warnings": 1,
         "uploads": 1,
     }
@@ -179,6 +181,7 @@ def test_purge_removes_what_is_older_than_14_days_and_keeps_the_rest(store: Beac
         "scans": 2,
         "sightings": 2,
         "files": 2,
+        "rejected": 2,
         "matches": 2,
         "warnings": 2,
         "uploads": 2,
