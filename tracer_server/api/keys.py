@@ -12,7 +12,7 @@ from tracer_server.api.deps import AppState, NowDep, StateDep
 from tracer_server.db import transaction
 from tracer_server.errors import NotFound, UnsupportedMediaType
 from tracer_server.middleware import response_padding
-from tracer_server.schemas import PublishRequest, PublishResponse
+from tracer_server.schemas import PublishRequest, PublishResponse, error_responses
 from tracer_server.services.publish import PublishOutcome, publish_keys
 from tracer_server.storage import cache_control, media_type, valid_export_name
 
@@ -30,7 +30,7 @@ def _json_only(request: Request) -> None:
     "/publish",
     response_model=PublishResponse,
     dependencies=[Depends(_json_only)],
-    responses={400: {}, 401: {}, 413: {}, 415: {}},
+    responses=error_responses(400, 401, 413, 415),
 )
 async def publish(body: PublishRequest, state: StateDep, now: NowDep) -> PublishResponse:
     """Publish the TEKs a verification certificate covers (GAEN key server v1)."""
@@ -53,7 +53,24 @@ def _publish_in_transaction(state: AppState, body: PublishRequest, now: datetime
         )
 
 
-@router.get("/exports/{name}")
+_EXPORT_FILE = {
+    "description": "a signed export zip, or index.txt: the zips' names, one a line",
+    "content": {
+        "application/zip": {"schema": {"type": "string", "format": "binary"}},
+        "text/plain": {"schema": {"type": "string"}},
+    },
+}
+
+
+@router.get(
+    "/exports/{name}",
+    response_class=Response,
+    responses={
+        200: _EXPORT_FILE,
+        304: {"description": "not modified: If-None-Match holds the ETag"},
+        **error_responses(404),
+    },
+)
 def export_file(name: str, request: Request, state: StateDep) -> Response:
     """An export zip (immutable) or ``index.txt`` (short-lived), with an ETag."""
     data = state.storage.get(name) if valid_export_name(name) else None
