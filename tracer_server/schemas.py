@@ -23,6 +23,7 @@ __all__ = [
     "IssueResponse",
     "PublishRequest",
     "PublishResponse",
+    "Text",
     "VerifyRequest",
     "VerifyResponse",
     "error_responses",

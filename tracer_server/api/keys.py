@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from tracer_server.api.deps import AppState, NowDep, StateDep
 from tracer_server.db import transaction
 from tracer_server.errors import NotFound, UnsupportedMediaType
 from tracer_server.middleware import response_padding
-from tracer_server.schemas import PublishRequest, PublishResponse, error_responses
+from tracer_server.schemas import PublishRequest, PublishResponse, Text, error_responses
 from tracer_server.services.publish import PublishOutcome, publish_keys
 from tracer_server.storage import cache_control, media_type, valid_export_name
 
@@ -68,10 +70,10 @@ _EXPORT_FILE = {
     responses={
         200: _EXPORT_FILE,
         304: {"description": "not modified: If-None-Match holds the ETag"},
-        **error_responses(404),
+        **error_responses(400, 404),
     },
 )
-def export_file(name: str, request: Request, state: StateDep) -> Response:
+def export_file(name: Annotated[Text, PathParam()], request: Request, state: StateDep) -> Response:
     """An export zip (immutable) or ``index.txt`` (short-lived), with an ETag."""
     data = state.storage.get(name) if valid_export_name(name) else None
     if data is None:
