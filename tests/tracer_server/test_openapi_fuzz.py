@@ -13,6 +13,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,54 +56,53 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401",
 """
 
 
-def _sqlite_app() -> Any:
-    data = Path(tempfile.mkdtemp(prefix="bluezone-fuzz-"))
-    atexit.register(shutil.rmtree, data, ignore_errors=True)
-    settings = Settings(data_dir=data)
-    migrate.upgrade(settings)
-    return create_app(settings)
+_DATA = Path(tempfile.mkdtemp(prefix="bluezone-fuzz-"))
+atexit.register(shutil.rmtree, _DATA, ignore_errors=True)
+_POSTGRES_DB = f"bluezone_fuzz_{os.getpid()}"
+_SQLITE = Settings(data_dir=_DATA / "sqlite")
+_POSTGRES = Settings(
+    data_dir=_DATA / "postgresql",
+    database_url=make_url(POSTGRES_URL).set(database=_POSTGRES_DB).render_as_string(hide_password=False),
+)
 
 
-def _postgres_app() -> Any:
-    name = f"bluezone_fuzz_{os.getpid()}"
-    engine = _admin_engine()
-    with engine.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-
-    def drop() -> None:
-        with engine.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        engine.dispose()
-
-    atexit.register(drop)
-    data = Path(tempfile.mkdtemp(prefix="bluezone-fuzz-pg-"))
-    atexit.register(shutil.rmtree, data, ignore_errors=True)
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    settings = Settings(data_dir=data, database_url=url)
-    migrate.upgrade(settings)
-    return create_app(settings)
-
-
-def _schema(app: Any) -> Any:
+def _schema(settings: Settings) -> Any:
+    # The app opens no connection until a request: collecting (the fast tier too) needs no database.
+    app = create_app(settings)
     return schemathesis.openapi.from_asgi("/openapi.json", app, config=SchemathesisConfig.from_str(CONFIG))
 
 
-sqlite_schema = _schema(_sqlite_app())
-postgres_schema = _schema(_postgres_app())
+sqlite_schema = _schema(_SQLITE)
+postgres_schema = _schema(_POSTGRES)
 
 
-def _validate(case: Any) -> None:
-    case.call_and_validate(checks=ALL_CHECKS)
+@pytest.fixture(scope="module")
+def sqlite_database() -> None:
+    migrate.upgrade(_SQLITE)
+
+
+@pytest.fixture(scope="module")
+def postgres_database() -> Iterator[None]:
+    """A database of its own on the test server, migrated once, dropped at the end (FORCE: the
+    app's pooled connections go with it)."""
+    engine = _admin_engine()
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {_POSTGRES_DB} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {_POSTGRES_DB}"))
+    migrate.upgrade(_POSTGRES)
+    yield
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {_POSTGRES_DB} WITH (FORCE)"))
+    engine.dispose()
 
 
 @sqlite_schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_check_passes_on_sqlite(case: Any) -> None:
-    _validate(case)
+def test_every_check_passes_on_sqlite(case: Any, sqlite_database: None) -> None:
+    case.call_and_validate(checks=ALL_CHECKS)
 
 
 @postgres_schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_check_passes_on_postgresql(case: Any) -> None:
-    _validate(case)
+def test_every_check_passes_on_postgresql(case: Any, postgres_database: None) -> None:
+    case.call_and_validate(checks=ALL_CHECKS)
