@@ -63,7 +63,9 @@ def test_every_error_status_carries_the_one_error_schema(document: dict[str, Any
 def test_export_files_are_documented_as_zip_and_text(document: dict[str, Any]) -> None:
     ok = _operations(document)[("get", "/v1/exports/{name}")]["responses"]["200"]
     assert set(ok["content"]) == {"application/zip", "text/plain"}
-    assert "content" not in _operations(document)[("get", "/v1/exports/{name}")]["responses"]["304"]
+    not_modified = _operations(document)[("get", "/v1/exports/{name}")]["responses"]["304"]
+    assert "content" not in not_modified
+    assert set(ok["headers"]) == set(not_modified["headers"]) == {"ETag", "Cache-Control"}
 
 
 def test_test_type_is_an_enum_and_no_string_is_longer_than_the_body_cap(document: dict[str, Any]) -> None:
@@ -121,3 +123,14 @@ def test_answers_match_the_document(server: Server) -> None:
         assert str(response.status_code) in STATUSES[key]
         assert response.headers["content-type"].startswith("application/json")
         assert response.json()["error"]
+
+
+def test_export_answers_have_the_documented_media_types_and_headers(server: Server) -> None:
+    server.state.storage.put("index.txt", b"")
+    index = server.client.get("/v1/exports/index.txt")
+    assert index.status_code == 200
+    assert index.headers["content-type"].split(";")[0] == "text/plain"
+    again = server.client.get("/v1/exports/index.txt", headers={"If-None-Match": index.headers["etag"]})
+    assert again.status_code == 304
+    for response in (index, again):
+        assert {"etag", "cache-control"} <= set(response.headers)

@@ -55,8 +55,16 @@ def _publish_in_transaction(state: AppState, body: PublishRequest, now: datetime
         )
 
 
+_CACHE_HEADERS = {
+    "ETag": {"description": "the file's SHA-256, quoted", "schema": {"type": "string"}},
+    "Cache-Control": {
+        "description": "immutable for a zip, short-lived for index.txt",
+        "schema": {"type": "string"},
+    },
+}
 _EXPORT_FILE = {
     "description": "a signed export zip, or index.txt: the zips' names, one a line",
+    "headers": _CACHE_HEADERS,
     "content": {
         "application/zip": {"schema": {"type": "string", "format": "binary"}},
         "text/plain": {"schema": {"type": "string"}},
@@ -69,7 +77,7 @@ _EXPORT_FILE = {
     response_class=Response,
     responses={
         200: _EXPORT_FILE,
-        304: {"description": "not modified: If-None-Match holds the ETag"},
+        304: {"description": "not modified: If-None-Match holds the ETag", "headers": _CACHE_HEADERS},
         **error_responses(400, 404),
     },
 )
