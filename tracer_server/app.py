@@ -9,15 +9,16 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tracer_server.api import keys as keys_api
 from tracer_server.api import officials as officials_api
 from tracer_server.api import verification as verification_api
-from tracer_server.api.deps import AppState
+from tracer_server.api.deps import AppState, refuse_control_characters
 from tracer_server.clock import Clock, DemoClock, SystemClock, utcnow
 from tracer_server.console import routes as console_routes
 from tracer_server.console.auth import SignInThrottle
@@ -94,7 +95,9 @@ def create_app(
         summary="GAEN verification and key server: codes, certificates, publish, signed exports",
         version="0.1.0",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_control_characters)],
     )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.state.bluezone = state
     # Outermost first on the way in: the access log, chaff (timed from arrival), the body cap.
     app.add_middleware(BodyLimit)
@@ -114,6 +117,21 @@ def create_app(
         return {"status": "ok", "time": int(state.clock.now())}
 
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document without its 422s: every validation error is answered with a 400
+    (``_validation_error``), in the shape each route declares with ``error_responses``."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = document.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = document
+    return app.openapi_schema
 
 
 async def _job_loop(state: AppState) -> None:
@@ -168,4 +186,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
     key = "code" if request.url.path.startswith("/v1/") else "errorCode"
-    return JSONResponse({"error": str(exc.detail), key: code}, status_code=exc.status_code)
+    # The exception's headers go out with it: a 405's Allow (RFC 9110 requires it).
+    return JSONResponse(
+        {"error": str(exc.detail), key: code}, status_code=exc.status_code, headers=exc.headers
+    )

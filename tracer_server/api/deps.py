@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracer_server.clock import Clock, utcnow
 from tracer_server.console.auth import SignInThrottle
+from tracer_server.errors import UnparsableRequest
 from tracer_server.models import Official
+from tracer_server.schemas import has_control_characters
 from tracer_server.secrets_store import ServerKeys
 from tracer_server.services.certificates import Authority
 from tracer_server.services.officials import authenticate
@@ -27,6 +29,7 @@ __all__ = [
     "DbDep",
     "NowDep",
     "StateDep",
+    "refuse_control_characters",
 ]
 
 
@@ -92,3 +95,26 @@ async def _client_id(request: Request, state: StateDep) -> bytes:
 
 
 ClientId = Annotated[bytes, Depends(_client_id)]
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def refuse_control_characters(request: Request) -> None:
+    """An app-wide dependency: path, query and form text with a control character is a 400
+    before any handler or database sees it (JSON bodies: the ``Text`` pattern in schemas).
+
+    Form fields may hold line breaks (a key file pasted in a text area); nothing else may."""
+    texts = [
+        *request.path_params.values(),
+        *(text for pair in request.query_params.multi_items() for text in pair),
+    ]
+    if any(has_control_characters(text) for text in texts):
+        raise UnparsableRequest("the path or query holds a control character")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media in _FORMS:
+        form = await request.form()  # starlette keeps it: the handler's Form() reads the same
+        for name, value in form.multi_items():
+            text = value if isinstance(value, str) else (value.filename or "")
+            if has_control_characters(name) or has_control_characters(text, multiline=True):
+                raise UnparsableRequest("a form field holds a control character")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from tracer_server.api.deps import AppState, NowDep, StateDep
 from tracer_server.db import transaction
 from tracer_server.errors import NotFound, UnsupportedMediaType
 from tracer_server.middleware import response_padding
-from tracer_server.schemas import PublishRequest, PublishResponse
+from tracer_server.schemas import PublishRequest, PublishResponse, Text, error_responses
 from tracer_server.services.publish import PublishOutcome, publish_keys
 from tracer_server.storage import cache_control, media_type, valid_export_name
 
@@ -30,7 +32,7 @@ def _json_only(request: Request) -> None:
     "/publish",
     response_model=PublishResponse,
     dependencies=[Depends(_json_only)],
-    responses={400: {}, 401: {}, 413: {}, 415: {}},
+    responses=error_responses(400, 401, 413, 415),
 )
 async def publish(body: PublishRequest, state: StateDep, now: NowDep) -> PublishResponse:
     """Publish the TEKs a verification certificate covers (GAEN key server v1)."""
@@ -53,8 +55,33 @@ def _publish_in_transaction(state: AppState, body: PublishRequest, now: datetime
         )
 
 
-@router.get("/exports/{name}")
-def export_file(name: str, request: Request, state: StateDep) -> Response:
+_CACHE_HEADERS = {
+    "ETag": {"description": "the file's SHA-256, quoted", "schema": {"type": "string"}},
+    "Cache-Control": {
+        "description": "immutable for a zip, short-lived for index.txt",
+        "schema": {"type": "string"},
+    },
+}
+_EXPORT_FILE = {
+    "description": "a signed export zip, or index.txt: the zips' names, one a line",
+    "headers": _CACHE_HEADERS,
+    "content": {
+        "application/zip": {"schema": {"type": "string", "format": "binary"}},
+        "text/plain": {"schema": {"type": "string"}},
+    },
+}
+
+
+@router.get(
+    "/exports/{name}",
+    response_class=Response,
+    responses={
+        200: _EXPORT_FILE,
+        304: {"description": "not modified: If-None-Match holds the ETag", "headers": _CACHE_HEADERS},
+        **error_responses(400, 404),
+    },
+)
+def export_file(name: Annotated[Text, PathParam()], request: Request, state: StateDep) -> Response:
     """An export zip (immutable) or ``index.txt`` (short-lived), with an ETag."""
     data = state.storage.get(name) if valid_export_name(name) else None
     if data is None:

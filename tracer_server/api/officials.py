@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from tracer_server.api.deps import CurrentOfficial, DbDep, NowDep, StateDep
 from tracer_server.middleware import response_padding
-from tracer_server.schemas import IssueRequest, IssueResponse
+from tracer_server.schemas import IssueRequest, IssueResponse, error_responses
 from tracer_server.services.codes import issue_code
 
 router = APIRouter(prefix="/api", tags=["officials"])
@@ -19,7 +19,7 @@ def _http_date(moment: datetime) -> str:
     return format_datetime(moment, usegmt=True)
 
 
-@router.post("/issue", response_model=IssueResponse)
+@router.post("/issue", response_model=IssueResponse, responses=error_responses(400, 401, 403, 413, 429))
 def issue(
     body: IssueRequest, official: CurrentOfficial, db: DbDep, state: StateDep, now: NowDep
 ) -> IssueResponse:

@@ -13,6 +13,7 @@ from tracer_server.schemas import (
     CertificateResponse,
     VerifyRequest,
     VerifyResponse,
+    error_responses,
 )
 from tracer_server.services.adoption import record_activity
 from tracer_server.services.certificates import issue_certificate
@@ -21,7 +22,12 @@ from tracer_server.services.codes import redeem_code
 router = APIRouter(prefix="/api", tags=["devices"])
 
 
-@router.post("/verify", response_model=VerifyResponse, response_model_exclude_none=True)
+@router.post(
+    "/verify",
+    response_model=VerifyResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(400, 412, 413, 429),
+)
 def verify(body: VerifyRequest, db: DbDep, state: StateDep, now: NowDep, client: ClientId) -> VerifyResponse:
     """Redeem a code (once) for a verification token."""
     state.limiter.check(client)
@@ -37,7 +43,7 @@ def verify(body: VerifyRequest, db: DbDep, state: StateDep, now: NowDep, client:
     )
 
 
-@router.post("/certificate", response_model=CertificateResponse)
+@router.post("/certificate", response_model=CertificateResponse, responses=error_responses(400, 413, 429))
 def certificate(
     body: CertificateRequest, db: DbDep, state: StateDep, now: NowDep, client: ClientId
 ) -> CertificateResponse:
@@ -49,7 +55,7 @@ def certificate(
     return CertificateResponse(certificate=cert, padding=response_padding())
 
 
-@router.post("/user-activity", response_model=ActivityResponse)
+@router.post("/user-activity", response_model=ActivityResponse, responses=error_responses(400, 413, 429))
 def user_activity(
     body: ActivityRequest, db: DbDep, state: StateDep, now: NowDep, client: ClientId
 ) -> ActivityResponse:
