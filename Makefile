@@ -55,6 +55,7 @@ bench: $(DEV_STAMP)
 	$(DEV_VENV)/bin/python bench/beacon.py
 	$(DEV_VENV)/bin/python bench/server.py
 	$(DEV_VENV)/bin/python bench/sim.py
+	$(DEV_VENV)/bin/python bench/reader.py
 
 # Regenerate protocol/_proto from export.proto (tests/protocol/test_proto_generated.py checks it is current).
 proto: $(DEV_STAMP)

@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from protocol.export import MAX_EXPORT_KEYS
+
 __all__ = ["HealthAuthorityConfig", "Settings"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -151,6 +153,10 @@ class Settings(BaseSettings):
             raise ValueError("export_period_minutes must divide a day (15, 30, 60, 120, 240, 480, 720, 1440)")
         if not 6 <= self.code_length <= 20 or not 12 <= self.long_code_length <= 32:
             raise ValueError("code_length must be 6..20 and long_code_length 12..32")
+        if not 1 <= self.export_max_keys_per_file <= MAX_EXPORT_KEYS // 2:
+            # File 1 of a batch also carries the window's revised keys: up to twice this many,
+            # which every beacon's reader must accept (protocol.export.MAX_EXPORT_KEYS).
+            raise ValueError(f"export_max_keys_per_file must be 1..{MAX_EXPORT_KEYS // 2}")
         if self.clock_speed <= 0:
             raise ValueError("clock_speed must be positive")
         if self.clock_start is not None and self.clock_start.tzinfo is None:

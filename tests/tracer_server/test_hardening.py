@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from protocol.export import ReportType, read_export
+from protocol.export import MAX_EXPORT_KEYS, ReportType, read_export
 from tracer_server.clock import utcnow
 from tracer_server.db import transaction
 from tracer_server.models import Exposure
@@ -320,3 +320,12 @@ def test_forwarded_allow_ips_names_proxies_and_refuses_a_wildcard() -> None:
     for value in ("*", "nginx.internal", "127.0.0.1,*"):
         with pytest.raises(ValidationError, match="forwarded_allow_ips"):
             Settings(forwarded_allow_ips=value)
+
+
+def test_files_the_server_may_write_are_files_every_beacon_reads() -> None:
+    # File 1 of a batch carries the window's revised keys too: twice the setting at most.
+    assert Settings().export_max_keys_per_file * 2 <= MAX_EXPORT_KEYS
+    assert Settings(export_max_keys_per_file=MAX_EXPORT_KEYS // 2).export_max_keys_per_file
+    for value in (0, MAX_EXPORT_KEYS // 2 + 1):
+        with pytest.raises(ValidationError, match="export_max_keys_per_file"):
+            Settings(export_max_keys_per_file=value)
