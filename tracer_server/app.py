@@ -23,7 +23,7 @@ from tracer_server.clock import Clock, DemoClock, SystemClock, utcnow
 from tracer_server.console import routes as console_routes
 from tracer_server.console.auth import SignInThrottle
 from tracer_server.db import make_engine, make_sessionmaker
-from tracer_server.errors import ServerError, UnparsableRequest, error_body
+from tracer_server.errors import ServerError, UnparsableRequest, describe_unexpected, error_body
 from tracer_server.middleware import AccessLog, BodyLimit, Chaff
 from tracer_server.secrets_store import load_or_create_keys
 from tracer_server.services.certificates import authorities
@@ -152,8 +152,9 @@ async def _job_loop(state: AppState) -> None:
             )
         except LockBusy:
             pass  # another process is exporting
-        except Exception:  # keep the server up; the next round retries from the database state
-            log.exception("export job failed")
+        except Exception as exc:  # keep the server up; the next round retries from the database state
+            # Classes and our frame only: a database error's text holds its parameters (key data).
+            log.error("export job failed: %s", describe_unexpected(exc))
         await asyncio.sleep(state.settings.export_job_interval_seconds)
 
 

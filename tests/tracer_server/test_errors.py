@@ -3,6 +3,8 @@ error no one expected is a 500 whose log line holds no value."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import re
@@ -14,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tracer_server import errors
+from tracer_server.app import _job_loop
 from tracer_server.clock import utcnow
 from tracer_server.db import transaction
 from tracer_server.errors import ServerError, error_body
@@ -181,3 +184,26 @@ def test_a_real_server_on_postgresql_logs_no_traceback_and_no_parameters(
     assert "psycopg.errors.UndefinedTable at tracer_server/services/adoption.py:" in written
     for leak in (MARKER.lower(), "Traceback", "parameters", "SELECT", "Exception in ASGI"):
         assert leak not in written, f"{leak!r} in the server's log:\n{written[-3000:]}"
+
+
+def test_a_failed_export_round_in_the_server_logs_classes_not_its_statement(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = server.state
+    with transaction(state.factory) as db:  # the export's first look at the keys fails
+        db.execute(text("ALTER TABLE exposures RENAME TO exposures_gone"))
+    caplog.set_level(logging.DEBUG)
+
+    async def one_round() -> None:
+        with contextlib.suppress(TimeoutError):  # the loop sleeps after its round: stop it there
+            await asyncio.wait_for(_job_loop(state), timeout=2)
+
+    asyncio.run(one_round())
+    (logged,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged.exc_info is None and logged.exc_text is None
+    assert re.fullmatch(
+        r"export job failed: sqlalchemy\.exc\.\w+ ← .+ at tracer_server/.+", logged.getMessage()
+    )
+    everything = "\n".join(_server_lines(caplog))
+    for leak in ("SELECT", "exposures", "[SQL"):
+        assert leak not in everything, f"{leak!r} leaked into the logs"
