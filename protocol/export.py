@@ -27,10 +27,11 @@ import re
 import struct
 import zipfile
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, overload
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -71,6 +72,7 @@ __all__ = [
     "ExportReader",
     "ImportRejected",
     "ImportRules",
+    "KeyColumns",
     "NotAZipError",
     "OversizeError",
     "ReadOptions",
@@ -403,17 +405,77 @@ def _zip_entry(name: str) -> zipfile.ZipInfo:
 # ---- reading --------------------------------------------------------------------------------
 
 
+class KeyColumns(Sequence[DiagnosisKey]):
+    """Keys held as columns (37 bytes a key, against about 160 as objects): what
+    :func:`read_export` returns, so that reading a whole file costs little more than streaming it.
+
+    A sequence of :class:`DiagnosisKey`, each made when it is reached; equal to any sequence of
+    the same keys (a tuple or list included).
+    """
+
+    __slots__ = ("_data", "_onset", "_period", "_report", "_risk", "_start")
+    _NO_ONSET = 1 << 40  # outside sint32: days_since_onset_of_symptoms absent
+
+    def __init__(self, keys: Iterable[DiagnosisKey] = ()) -> None:
+        self._data = bytearray()
+        self._start, self._period, self._risk = array("i"), array("i"), array("i")
+        self._report, self._onset = array("b"), array("q")
+        for key in keys:
+            self._data += key.key_data
+            self._start.append(key.rolling_start_interval_number)
+            self._period.append(key.rolling_period)
+            self._risk.append(key.transmission_risk_level)
+            self._report.append(key.report_type)
+            onset = key.days_since_onset_of_symptoms
+            self._onset.append(self._NO_ONSET if onset is None else onset)
+
+    def __len__(self) -> int:
+        return len(self._start)
+
+    @overload
+    def __getitem__(self, index: int) -> DiagnosisKey: ...
+    @overload
+    def __getitem__(self, index: slice) -> KeyColumns: ...
+    def __getitem__(self, index: int | slice) -> DiagnosisKey | KeyColumns:
+        if isinstance(index, slice):
+            return KeyColumns(self[i] for i in range(*index.indices(len(self))))
+        i = range(len(self))[index]  # negative indices, and IndexError past the end
+        onset = self._onset[i]
+        return DiagnosisKey(
+            bytes(self._data[i * KEY_LENGTH : (i + 1) * KEY_LENGTH]),
+            self._start[i],
+            self._period[i],
+            self._risk[i],
+            self._report[i],
+            None if onset == self._NO_ONSET else onset,
+        )
+
+    def __iter__(self) -> Iterator[DiagnosisKey]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes, bytearray)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"KeyColumns({len(self)} keys)"
+
+
 @dataclass(frozen=True, slots=True)
 class Export:
-    """A verified export, every key materialized (see :func:`iter_export_keys` for big files)."""
+    """A verified export, every key read and checked; held as :class:`KeyColumns`."""
 
     start_timestamp: int
     end_timestamp: int
     region: str
     batch_num: int
     batch_size: int
-    keys: tuple[DiagnosisKey, ...]
-    revised_keys: tuple[DiagnosisKey, ...]
+    keys: Sequence[DiagnosisKey]
+    revised_keys: Sequence[DiagnosisKey]
     signature_infos: tuple[SignatureInfo, ...]
 
 
@@ -572,8 +634,8 @@ class ExportReader:
             region=self.region,
             batch_num=self.batch_num,
             batch_size=self.batch_size,
-            keys=tuple(self.keys()),
-            revised_keys=tuple(self.revised_keys()),
+            keys=KeyColumns(self.keys()),
+            revised_keys=KeyColumns(self.revised_keys()),
             signature_infos=self.signature_infos,
         )
 

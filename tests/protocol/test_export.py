@@ -36,6 +36,7 @@ from protocol.export import (
     DiagnosisKey,
     Export,
     ExportError,
+    KeyColumns,
     NotAZipError,
     OversizeError,
     ReportType,
@@ -1018,3 +1019,28 @@ def test_export_errors_are_value_errors_and_protocol_errors() -> None:
     assert issubclass(ExportError, ValueError)
     assert issubclass(ExportError, ProtocolError)
     assert export.ExportError is ExportError
+
+
+key_strategy = st.builds(
+    DiagnosisKey,
+    st.binary(min_size=16, max_size=16),
+    st.integers(0, 2**31 - 1),
+    st.integers(1, 144),
+    st.integers(-(2**31), 2**31 - 1),
+    st.integers(0, 5),
+    st.none() | st.integers(-(2**31), 2**31 - 1),
+)
+
+
+@given(st.lists(key_strategy, max_size=20), st.integers(-25, 25), st.integers(-25, 25))
+def test_key_columns_hold_the_keys_they_were_given(keys: list[DiagnosisKey], i: int, j: int) -> None:
+    columns = KeyColumns(keys)
+    assert columns == keys and columns == tuple(keys) and list(columns) == keys and len(columns) == len(keys)
+    assert columns[i:j] == keys[i:j]
+    if -len(keys) <= i < len(keys):
+        assert columns[i] == keys[i]
+    else:
+        with pytest.raises(IndexError):
+            columns[i]
+    assert columns != [*keys, DiagnosisKey(bytes(16), 0)]
+    assert hash(columns) == hash(tuple(keys))

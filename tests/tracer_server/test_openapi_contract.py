@@ -60,6 +60,18 @@ def test_every_error_status_carries_the_one_error_schema(document: dict[str, Any
     assert {"error", "errorCode", "code", "details"} == set(error["properties"])
 
 
+def test_the_officials_api_key_is_a_security_scheme_only_the_issue_route_needs(
+    document: dict[str, Any],
+) -> None:
+    (name,) = [
+        n for n, scheme in document["components"]["securitySchemes"].items() if scheme["in"] == "header"
+    ]
+    assert document["components"]["securitySchemes"][name]["name"] == "X-API-Key"
+    secured = {key for key, op in _operations(document).items() if op.get("security")}
+    assert secured == {("post", "/api/issue")}
+    assert _operations(document)[("post", "/api/issue")]["security"] == [{name: []}]
+
+
 def test_export_files_are_documented_as_zip_and_text(document: dict[str, Any]) -> None:
     ok = _operations(document)[("get", "/v1/exports/{name}")]["responses"]["200"]
     assert set(ok["content"]) == {"application/zip", "text/plain"}
