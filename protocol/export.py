@@ -897,8 +897,10 @@ def _clip(text: str, limit: int = _MAX_ERROR_TEXT) -> str:
     return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
 
 
-def _quote_all(values: Sequence[str], most: int = 2, limit: int = 24) -> str:
-    """A few of ``values``, each clipped, and how many more: never the whole list."""
+def _quote_all(values: Sequence[str], most: int = 2, limit: int = 40) -> str:
+    """A few of ``values``, each clipped, and how many more: never the whole list. Repeats are
+    said once (a file repeating one forged signature names one key)."""
+    values = list(dict.fromkeys(values))
     shown = ", ".join(f"'{_clip(value, limit)}'" for value in values[:most])
     more = f" and {len(values) - most} more" if len(values) > most else ""
     return f"[{shown}{more}]"

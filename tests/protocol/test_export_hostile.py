@@ -258,7 +258,7 @@ def test_errors_about_signatures_quote_a_few_names_clipped_and_escaped() -> None
     with pytest.raises(UnknownKeyError) as unknown:
         read_export(rezip({**files, "export.sig": forged}), hostile.VERIFIER)
     assert_short(str(unknown.value))
-    assert "and 8 more" in str(unknown.value)
+    assert "more" not in str(unknown.value)  # ten copies of one name are said once
     with pytest.raises(BadSignatureError) as bad:
         read_export(rezip({**files, "export.sig": hostile.signature_list(10, b"x" * 70)}), hostile.VERIFIER)
     assert_short(str(bad.value))
