@@ -45,6 +45,16 @@ TEST_TYPES = {
     "user-report": N_("Self-report"),
 }
 STATUSES = {"active": N_("active"), "claimed": N_("used"), "revoked": N_("revoked"), "expired": N_("expired")}
+ROLES = {"admin": N_("administrator"), "official": N_("official")}
+# The audit log's actions as an official reads them (the stored identifiers stay as they are).
+ACTIONS = {
+    "official.created": N_("official created"),
+    "console.signed_in": N_("signed in to the console"),
+    "code.issued": N_("code issued"),
+    "code.revoked": N_("code revoked"),
+    "keys.uploaded_for_case": N_("keys uploaded on a case's behalf"),
+    "adoption.target_set": N_("adoption target set"),
+}
 _BAD_DATE = N_("Write dates as day, month and year in the date field.")
 LOGIN_ERRORS = {
     "bad_sign_in": N_("Wrong name or password."),
@@ -92,6 +102,8 @@ def _page(
             "session": session,
             "test_types": TEST_TYPES,
             "statuses": STATUSES,
+            "roles": ROLES,
+            "actions": ACTIONS,
             "display_time_zone": zone,
             "zone_name": zone_label(lang, ZoneInfo(zone), datetime.now(UTC)),
             **context,
