@@ -12,7 +12,7 @@ RUN_VENV := .venv-run
 DEV_STAMP := $(DEV_VENV)/.stamp-$(HASH)
 RUN_STAMP := $(RUN_VENV)/.stamp-$(HASH)
 
-.PHONY: test test-fast lint demo bench proto i18n clean system-needs
+.PHONY: test test-fast lint demo bench proto i18n screenshots clean system-needs
 
 $(DEV_STAMP): $(BUILD_INPUTS)
 	rm -rf $(DEV_VENV)
@@ -65,6 +65,11 @@ proto: $(DEV_STAMP)
 # they are current and the Vietnamese is filled in).
 i18n: $(DEV_STAMP)
 	$(DEV_VENV)/bin/python -m tracer_server.console.locale.regenerate
+
+# docs/screenshots/console-*.png: every console page in Vietnamese and English (-en), taken by the
+# browser test that reads them (tests/tracer_server/test_console_browser.py).
+screenshots: $(DEV_STAMP)
+	BLUEZONE_SCREENSHOTS=docs $(DEV_VENV)/bin/pytest tests/tracer_server/test_console_browser.py -q -k reads
 
 clean:
 	rm -rf $(DEV_VENV) $(RUN_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

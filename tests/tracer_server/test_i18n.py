@@ -63,8 +63,12 @@ def test_the_catalogs_have_the_same_messages() -> None:
 
 
 def test_a_template_message_is_translated_and_formatted_in_both_languages() -> None:
-    page = i18n.environment("vi").from_string('{{ _("Days are days in %(zone)s.", zone="<b>") }}')
-    assert page.render() == "Ngày được tính theo &lt;b&gt;."  # newstyle: formats, and escapes the value
+    page = i18n.environment("vi").from_string(
+        '{{ _("Days are counted in this time zone: %(zone)s.", zone="<b>") }}'
+    )
+    assert (
+        page.render() == "Ngày được tính theo múi giờ: &lt;b&gt;."
+    )  # newstyle: formats, and escapes the value
     assert i18n.translate("en", "Wrong name or password.") == "Wrong name or password."
     assert i18n.translate("vi", "Wrong name or password.") == "Tên hoặc mật khẩu không đúng."
     plural = '{{ ngettext("%(num)s key stored.", "%(num)s keys stored.", n, num=n) }}'
