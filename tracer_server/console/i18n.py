@@ -57,7 +57,7 @@ def translations(lang: str) -> Translations:
 
 def translate(lang: str, message: str, **values: Any) -> str:
     text = translations(lang).gettext(message)
-    return text % values if values else text
+    return text % values  # as the templates' newstyle gettext does: "%%" is always a "%"
 
 
 def _zone_parts(lang: str, zone: ZoneInfo, at: datetime) -> tuple[str, str]:
