@@ -233,6 +233,9 @@ def test_console_refusals_are_console_pages_and_the_api_keeps_json(server: Any) 
     )  # fmt: skip
     assert big.status_code == 413 and "Tệp tải lên quá lớn" in _error_text(big.text)
     assert 'id="sign-out"' in big.text  # the console's layout, signed in
+    unreadable = admin.post("/console/issue", data={"csrf": admin.csrf})  # no test_type: FastAPI's 422
+    assert unreadable.status_code == 400 and "Không đọc được biểu mẫu" in _error_text(unreadable.text)
+    assert "test_type" not in unreadable.text
     assert admin.get("/api/no-such-page").json()["errorCode"] == "not_found"
     assert admin.get("/v1/no-such-page").json()["code"] == "not_found"
     assert admin.post("/v1/publish", content=b"x" * 3_000_000).json()["code"] == "payload_too_large"
