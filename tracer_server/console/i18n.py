@@ -107,9 +107,9 @@ def environment(lang: str) -> Environment:
         return format_decimal(value, locale=lang)
 
     def percent(value: float, digits: int = 0) -> str:
-        return format_percent(
-            value, format="#,##0" + (f".{'0' * digits}" if digits else "") + " %", locale=lang
-        )
+        # A no-break space before "%": a narrow column must not wrap "0,02" from its "%".
+        pattern = "#,##0" + (f".{'0' * digits}" if digits else "") + "\u00a0%"
+        return format_percent(value, format=pattern, locale=lang)
 
     def date_filter(value: date) -> str:
         return format_date(value, "medium", locale=lang)
