@@ -207,7 +207,9 @@ def test_the_adoption_page_shows_districts_targets_a_chart_and_a_csv(
     page.fill("input[aria-label='Chỉ tiêu tuyen-quang']", "60")
     page.fill("input[aria-label='Hạn tuyen-quang']", "2021-08-30")
     page.locator("form[action='/console/adoption/tuyen-quang/target'] button").click()
-    assert page.inner_text("tr[data-code='tuyen-quang'] .progress") == "0\u00a0%"  # 25 of 101,883 phones vs 60 %
+    assert (
+        page.inner_text("tr[data-code='tuyen-quang'] .progress") == "0\u00a0%"
+    )  # 25 of 101,883 phones vs 60 %
     assert page.locator("#chart svg polyline").count() == 7
     _shot(page, tmp_path, "adoption")
     with page.expect_download() as download:
