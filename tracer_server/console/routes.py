@@ -7,9 +7,9 @@ import html
 import io
 import math
 import secrets
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,21 +20,46 @@ from protocol import keyfile
 from protocol.errors import KeyFileError
 from protocol.keys import TEK_ROLLING_PERIOD, en_interval_number
 from tracer_server.api.deps import ClientId, DbDep, NowDep, StateDep
+from tracer_server.clock import utcnow
 from tracer_server.console import auth
-from tracer_server.console.i18n import LANGUAGES, translator
+from tracer_server.console.errors import FormExpired, console_message, key_file_message
+from tracer_server.console.i18n import LANGUAGES, N_, choose_language, environment, translate, zone_label
 from tracer_server.db import affected, as_utc
-from tracer_server.errors import ServerError
+from tracer_server.errors import Forbidden, PayloadTooLarge, ServerError
 from tracer_server.models import AuditEntry, ExportBatch, ExportFile, Exposure, Official, VerificationCode
 from tracer_server.services import adoption
 from tracer_server.services.certificates import date_interval
-from tracer_server.services.codes import issue_code
+from tracer_server.services.codes import check_dates, issue_code
 from tracer_server.services.officials import audit
 from tracer_server.services.publish import REPORT_TYPES, accept_keys
 
-__all__ = ["SignInRequired", "router"]
+__all__ = ["SignInRequired", "error_page", "router"]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# One environment per language, each with its catalog installed (i18n.environment).
+_TEMPLATES = {lang: Jinja2Templates(env=environment(lang)) for lang in LANGUAGES}
+TEST_TYPES = {
+    "confirmed": N_("Confirmed"),
+    "likely": N_("Likely (clinical)"),
+    "negative": N_("Negative (revocation)"),
+    "user-report": N_("Self-report"),
+}
+STATUSES = {"active": N_("active"), "claimed": N_("used"), "revoked": N_("revoked"), "expired": N_("expired")}
+ROLES = {"admin": N_("administrator"), "official": N_("official")}
+# The audit log's actions as an official reads them (the stored identifiers stay as they are).
+ACTIONS = {
+    "official.created": N_("official created"),
+    "console.signed_in": N_("signed in to the console"),
+    "code.issued": N_("code issued"),
+    "code.revoked": N_("code revoked"),
+    "keys.uploaded_for_case": N_("keys uploaded on a case's behalf"),
+    "adoption.target_set": N_("adoption target set"),
+}
+_BAD_DATE = N_("Write dates as day, month and year in the date field.")
+LOGIN_ERRORS = {
+    "bad_sign_in": N_("Wrong name or password."),
+    "too_many": N_("Too many attempts. Wait a minute."),
+}
 _HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
@@ -59,28 +84,62 @@ SignedInDep = Annotated[auth.SignedIn, Depends(_signed_in)]
 
 
 def _page(
-    request: Request, name: str, session: auth.SignedIn | None, status: int = 200, **context: Any
+    request: Request,
+    name: str,
+    session: auth.SignedIn | None,
+    status: int = 200,
+    *,
+    lang: str | None = None,
+    **context: Any,
 ) -> Response:
-    lang = session.lang if session else request.query_params.get("lang", "vi")
-    response = templates.TemplateResponse(
+    lang = choose_language(lang) if lang else page_language(request, session)
+    zone = request.app.state.bluezone.settings.display_time_zone
+    response = _TEMPLATES[lang].TemplateResponse(
         request,
         name,
-        {"t": translator(lang), "lang": lang, "session": session, **context},
+        {
+            "lang": lang,
+            "session": session,
+            "test_types": TEST_TYPES,
+            "statuses": STATUSES,
+            "roles": ROLES,
+            "actions": ACTIONS,
+            "display_time_zone": zone,
+            "zone_name": zone_label(lang, ZoneInfo(zone), datetime.now(UTC)),
+            **context,
+        },
         status_code=status,
     )
     response.headers.update(_HEADERS)
     return response
 
 
+def page_language(request: Request, session: auth.SignedIn | None) -> str:
+    """The session's language; before sign-in, the page's ``?lang=`` (Vietnamese by default)."""
+    return choose_language(session.lang if session else request.query_params.get("lang", "vi"))
+
+
 def _check_csrf(session: auth.SignedIn, token: str) -> None:
     if not auth.same(session.csrf, token):
-        raise ServerError(
-            "the form expired or did not come from this console: reload and try again", status=403
-        )
+        raise FormExpired("the form expired or did not come from this console: reload and try again")
 
 
 def _forbidden(request: Request, session: auth.SignedIn) -> Response:
-    return _page(request, "error.html", session, 403, message="This page is for administrators.")
+    return error_page(request, Forbidden("This page is for administrators."), session=session)
+
+
+def error_page(request: Request, error: ServerError, *, session: auth.SignedIn | None = None) -> Response:
+    """A refusal as a console page (the layout, the official's language), not the API's JSON.
+
+    Called by the app's handlers too, where no dependency ran: the session is read here then."""
+    if session is None:
+        state = request.app.state.bluezone
+        with state.factory() as db:
+            session = auth.open_session(
+                db=db, keys=state.keys, token=request.cookies.get(auth.COOKIE), now=utcnow(state.clock)
+            )
+    message = console_message(page_language(request, session), error)
+    return _page(request, "error.html", session, error.http_status, message=message)
 
 
 # ---- sign in and out --------------------------------------------------------------------------
@@ -89,7 +148,9 @@ def _forbidden(request: Request, session: auth.SignedIn) -> Response:
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, state: StateDep, error: str = "") -> Response:
     pre = request.cookies.get(auth.LOGIN_COOKIE) or secrets.token_urlsafe(24)
-    response = _page(request, "login.html", None, csrf=auth.login_csrf(state.keys, pre), error=error)
+    lang = page_language(request, None)
+    message = translate(lang, LOGIN_ERRORS.get(error, LOGIN_ERRORS["bad_sign_in"])) if error else ""
+    response = _page(request, "login.html", None, csrf=auth.login_csrf(state.keys, pre), error=message)
     response.set_cookie(
         auth.LOGIN_COOKIE, pre, httponly=True, secure=True, samesite="strict", path="/console"
     )
@@ -108,25 +169,31 @@ def login(
     csrf: Annotated[str, Form(max_length=100)],
     lang: Annotated[str, Form(max_length=2)] = "vi",
 ) -> Response:
+    lang = choose_language(lang)
+    # Back to the sign-in page with the reason, in the language it was in.
+    again = "/console/login?" + ("" if lang == "vi" else f"lang={lang}&") + "error="
     pre = request.cookies.get(auth.LOGIN_COOKIE, "")
     if not pre or not auth.same(auth.login_csrf(state.keys, pre), csrf):
-        return RedirectResponse("/console/login?error=bad_sign_in", status_code=303)
+        return RedirectResponse(again + "bad_sign_in", status_code=303)
     try:
         state.signin.admit(keys=state.keys, name=name, client=client)
     except auth.SignInThrottled as throttled:
         if not throttled.everyone:
-            return RedirectResponse("/console/login?error=too_many", status_code=303)
+            return RedirectResponse(again + "too_many", status_code=303)
         wait = math.ceil(throttled.retry_after)
-        page = _page(request, "login.html", None, 429, csrf=csrf, error="server_busy", wait=wait)
+        busy = translate(
+            lang,
+            "Too many wrong passwords on this server: every sign-in waits. Try again in %(seconds)s seconds.",
+            seconds=wait,
+        )
+        page = _page(request, "login.html", None, 429, lang=lang, csrf=csrf, error=busy)
         page.headers["Retry-After"] = str(wait)
         return page
     official = auth.check_password(db=db, name=name.strip(), password=password)
     if official is None:
         state.signin.failed(keys=state.keys)
-        return RedirectResponse("/console/login?error=bad_sign_in", status_code=303)
-    token = auth.start_session(
-        db=db, keys=state.keys, official=official, lang=lang if lang in LANGUAGES else "vi", now=now
-    )
+        return RedirectResponse(again + "bad_sign_in", status_code=303)
+    token = auth.start_session(db=db, keys=state.keys, official=official, lang=lang, now=now)
     audit(db=db, now=now, official_id=official.id, action="console.signed_in", detail={})
     response = RedirectResponse("/console/", status_code=303)
     response.set_cookie(
@@ -157,15 +224,22 @@ def logout(
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, db: DbDep, session: SignedInDep, now: NowDep) -> Response:
+def dashboard(request: Request, db: DbDep, state: StateDep, session: SignedInDep, now: NowDep) -> Response:
     since = now - timedelta(days=14)
+    zone = ZoneInfo(state.settings.display_time_zone)
     uploads: dict[date, int] = {}
+    held = 0
     for created, count in db.execute(
         select(Exposure.created_at, func.count())
         .where(Exposure.created_at >= since)
         .group_by(Exposure.created_at)
     ):
-        day = as_utc(created).date()
+        # A key still valid when uploaded is stored as created when its day ends (the embargo):
+        # that is not an upload from tomorrow, so it is counted as held, not under a future day.
+        if as_utc(created) > now:
+            held += count
+            continue
+        day = as_utc(created).astimezone(zone).date()
         uploads[day] = uploads.get(day, 0) + count
     batches: dict[date, list[int]] = {}
     for end, files, keys in db.execute(
@@ -178,7 +252,7 @@ def dashboard(request: Request, db: DbDep, session: SignedInDep, now: NowDep) ->
         .where(ExportBatch.end >= since)
         .group_by(ExportBatch.end)
     ):
-        entry = batches.setdefault(as_utc(end).date(), [0, 0])
+        entry = batches.setdefault(as_utc(end).astimezone(zone).date(), [0, 0])
         entry[0] += files
         entry[1] += keys
     return _page(
@@ -187,6 +261,7 @@ def dashboard(request: Request, db: DbDep, session: SignedInDep, now: NowDep) ->
         session,
         uploads=sorted(uploads.items(), reverse=True),
         batches=sorted(batches.items(), reverse=True),
+        held=held,
     )
 
 
@@ -216,24 +291,17 @@ def issue(
             db=db, keys=state.keys, settings=state.settings, official=session.official, test_type=test_type,
             symptom_date=onset, test_date=tested, tz_offset_minutes=state.settings.default_tz_offset_minutes, now=now,
         )  # fmt: skip
-    except (ValueError, ServerError) as exc:
-        message = exc.message if isinstance(exc, ServerError) else "dates are YYYY-MM-DD"
+    except ValueError:  # a browser's date field sends YYYY-MM-DD; anything else was typed by hand
+        message = translate(session.lang, _BAD_DATE)
         return _page(request, "issue.html", session, 400, issued=None, error=message)
+    except ServerError as exc:
+        message = console_message(session.lang, exc)
+        return _page(request, "issue.html", session, exc.http_status, issued=None, error=message)
     # The link's host is configured, never the request's Host header: a client writes that, and
     # a forged one would put an attacker's address in the QR code handed to a case.
     base = state.settings.public_base_url
     link = f"{base}/v?c={issued.code}&r={state.settings.region}" if base else None
-    local = timedelta(minutes=state.settings.default_tz_offset_minutes)
-    return _page(
-        request,
-        "issue.html",
-        session,
-        issued=issued,
-        link=link,
-        qr=_qr_svg(link) if link else None,
-        expires=(issued.expires_at + local).strftime("%H:%M %d/%m/%Y"),
-        long_expires=(issued.long_expires_at + local).strftime("%H:%M %d/%m/%Y"),
-    )
+    return _page(request, "issue.html", session, issued=issued, link=link, qr=_qr_svg(link) if link else None)
 
 
 def _qr_svg(text: str) -> str:
@@ -314,24 +382,32 @@ def upload(
     def fail(message: str) -> Response:
         return _page(request, "upload.html", session, 400, result=None, error=message)
 
+    lang = session.lang
     if consent != "yes":
-        return fail("the case's consent is required")
+        return fail(translate(lang, "Tick the box that says the case agreed to the upload."))
     if report_type not in ("confirmed", "likely", "user-report"):
-        return fail("choose a report type")
+        return fail(translate(lang, "Choose a report type from the list."))
     data: bytes | str = key_text.strip()
     if key_file is not None and key_file.filename:
         data = key_file.file.read(_MAX_KEY_FILE + 1)  # a sync handler: in the pool, off the loop
         if len(data) > _MAX_KEY_FILE:
-            return fail("the key file is too large")
+            return fail(console_message(lang, PayloadTooLarge("the key file is too large")))
     if not data:
-        return fail("give the key file or paste its QR text")
+        return fail(translate(lang, "Choose the key file or paste the text of its QR code."))
     try:
         keys = keyfile.load(data)
-        anchor = date.fromisoformat(symptom_date or test_date) if (symptom_date or test_date) else None
+        onset_day = date.fromisoformat(symptom_date) if symptom_date else None
+        tested_day = date.fromisoformat(test_date) if test_date else None
     except KeyFileError as exc:
-        return fail(str(exc))
+        return fail(key_file_message(lang, exc))
     except ValueError:
-        return fail("dates are YYYY-MM-DD")
+        return fail(translate(lang, _BAD_DATE))
+    try:  # the same dates the issue form accepts, said in the form's words
+        check_dates(settings=state.settings, now=now, tz_offset_minutes=state.settings.default_tz_offset_minutes,
+                    symptomDate=onset_day, testDate=tested_day)  # fmt: skip
+    except ServerError as exc:
+        return fail(console_message(lang, exc))
+    anchor = onset_day or tested_day
     onset = date_interval(anchor) if anchor else en_interval_number(now.timestamp()) - 4 * TEK_ROLLING_PERIOD
     try:
         outcome = accept_keys(
@@ -340,7 +416,7 @@ def upload(
             now=now,
         )  # fmt: skip
     except ServerError as exc:
-        return fail("; ".join([exc.message, *exc.details]))
+        return fail(console_message(lang, exc))
     audit(
         db=db, now=now, official_id=session.official.id, action="keys.uploaded_for_case",
         detail={"keys": outcome.inserted, "reportType": report_type},
@@ -454,7 +530,8 @@ def adoption_target(
         due = date.fromisoformat(deadline) if deadline else None
         adoption.set_target(db, code, share, due)
     except (ValueError, ServerError):
-        return _page(request, "error.html", session, 400, message="target: a percentage 1-100 and a date")
+        message = translate(session.lang, "A target is a percentage from 1 to 100 and a date.")
+        return _page(request, "error.html", session, 400, message=message)
     audit(db=db, now=now, official_id=session.official.id, action="adoption.target_set",
           detail={"district": code, "target": target_percent, "deadline": deadline})  # fmt: skip
     return RedirectResponse("/console/adoption", status_code=303)
