@@ -5,20 +5,25 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, select
 
+from beacon.settings import BeaconSettings
 from tracer_server.clock import utcnow
 from tracer_server.db import transaction
+from tracer_server.errors import ServerError
 from tracer_server.models import ActivityCount
 from tracer_server.services import adoption
 
 from .conftest import Server
+from .test_cli import bluezone
 
 
 def _load(server: Server) -> None:
     with transaction(server.state.factory) as db:
-        assert adoption.load_districts(db) == 7
+        assert len(adoption.load_districts(db)) == 7
 
 
 def _signal(server: Server, district: str, **headers: str) -> int:
@@ -89,3 +94,32 @@ def test_report_shares_targets_small_counts_and_csv(server: Server) -> None:
     assert rows["lam-binh"].shown == "< 10"  # small counts are not shown exactly
     table = list(csv.DictReader(io.StringIO(adoption.report_csv(list(rows.values())))))
     assert {r["code"]: r["active_devices"] for r in table}["lam-binh"] == "< 10"
+
+
+def test_two_names_with_one_code_are_refused(server: Server) -> None:
+    """Their beacons' signals would be counted as one district."""
+    text = "district,population,smartphones\nHuyện Na Hang,10,5\nThị xã Na Hang,20,8\n"
+    with transaction(server.state.factory) as db, pytest.raises(ServerError, match="na-hang"):
+        adoption.load_districts(db, text)
+
+
+def test_load_districts_prints_each_code_and_how_a_beacon_is_configured_with_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert bluezone(data_dir, "init").returncode == 0
+    run = bluezone(data_dir, "load-districts")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "7 districts loaded" and lines[2].split() == ["code", "district"]
+    printed = dict(line.split(maxsplit=1) for line in lines[3:10])
+    assert printed["chiem-hoa"] == "Huyện Chiêm Hóa" and printed["tuyen-quang"] == "TP Tuyên Quang"
+    assert all(adoption.district_code(name) == code for code, name in printed.items())
+    # The lines it says to put in a beacon's config are settings the beacon knows.
+    snippet = "\n".join(line.strip() for line in lines if line.startswith("  "))
+    config = tmp_path / "beacon.toml"
+    config.write_text(snippet.replace("CODE", "chiem-hoa"))
+    settings = BeaconSettings.load(config, env={})
+    assert settings.report_activity and settings.district == "chiem-hoa"
+    (env_line,) = [line for line in lines if "BLUEZONE_BEACON_" in line]
+    env = dict(word.split("=") for word in env_line.split() if word.startswith("BLUEZONE_BEACON_"))
+    settings = BeaconSettings.load(env={k: v.replace("CODE", "na-hang") for k, v in env.items()})
+    assert settings.report_activity and settings.district == "na-hang"
