@@ -200,7 +200,7 @@ def test_a_target_set_is_confirmed_and_shown_in_its_inputs(server: Server) -> No
     form = re.search(r'<form[^>]*id="target-lam-binh".*?</form>', page, re.S)
     assert form is not None
     assert 'value="60"' in form.group(0) and 'value="2021-08-30"' in form.group(0)
-    assert "% of smartphone owners" in form.group(0)  # the unit beside the input
+    assert '<span class="unit">%</span>' in form.group(0)  # the unit beside the input
     assert _set(client, "lam-binh", "12,5").status_code == 303  # a Vietnamese decimal comma
     with server.state.factory() as db:
         shares = {r.code: r.target_share for r in adoption.report(db, utcnow(server.clock).date())}

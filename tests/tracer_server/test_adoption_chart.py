@@ -93,3 +93,16 @@ def test_names_are_escaped_and_long_ones_shortened_in_the_legend() -> None:
     (label,) = legend.iter(f"{SVG}text")
     assert label.text is not None and len(label.text) <= 28 and label.text.endswith("…")
     assert _series(root)[0].find(f"{SVG}title").text.startswith('<script>"x"')  # type: ignore[union-attr]
+
+
+def test_date_labels_stay_inside_the_view_box_in_both_locales() -> None:
+    """A label centred on the last day must not run past the right edge ("3 thg 12" was cut)."""
+    days = [date(2021, 11, 20) + timedelta(days=k) for k in range(14)]
+    for locale in ("vi", "en"):
+        root = _parse(line_chart([Series("A", [(d, 5) for d in days])], locale, WORDS))
+        labels = [t for g in root.iter(f"{SVG}g") if g.get("class") == "x-axis" for t in g.iter(f"{SVG}text")
+                  if t.get("class") == "tick"]  # fmt: skip
+        assert labels[-1].text == ("3 thg 12" if locale == "vi" else "Dec 3")
+        for label in labels:  # 11 px text: under 7 px a character, centred on x
+            centre, half = float(label.get("x", 0)), 3.5 * len(label.text or "")
+            assert half <= centre <= WIDTH - half, label.text

@@ -19,10 +19,15 @@ from babel.numbers import format_decimal
 __all__ = ["ChartWords", "Series", "line_chart", "nice_ticks"]
 
 WIDTH, HEIGHT = 720, 360
-LEFT, RIGHT, TOP, PLOT_BOTTOM = 64, 16, 36, 236  # the plot area; the legend goes below it
+LEFT, RIGHT, TOP, PLOT_BOTTOM = (
+    64,
+    40,
+    36,
+    236,
+)  # RIGHT: room for half the last date  # the plot area; the legend goes below it
 LEGEND_COLUMNS, LEGEND_ROW = 3, 18
 COLOURS = ("#0b5394", "#b45f06", "#38761d", "#990000", "#674ea7", "#0097a7", "#bf9000", "#444444")
-# A legend column is (WIDTH - LEFT - RIGHT) / 3 = 213 px: about 28 characters at 11 px.
+# A legend column is (WIDTH - LEFT - RIGHT) / 3 = 205 px: about 28 characters at 11 px.
 MAX_LABEL = 28
 
 
@@ -89,11 +94,11 @@ def line_chart(series: list[Series], locale: str, words: ChartWords, floor: int 
         f"{escape(words.title)}</text>",
     ]
     if floor > 0:
-        band_top = y(floor)
+        band_top = y(floor)  # its words sit just above it: a thin band has no room inside
         out.append(
             f'<g class="hidden-band"><rect x="{LEFT}" y="{band_top:.1f}" width="{plot_w}"'
             f' height="{PLOT_BOTTOM - band_top:.1f}" fill="#eef1f4"/>'
-            f'<text x="{LEFT + plot_w - 4}" y="{band_top + 12:.1f}" text-anchor="end" fill="#57606a">'
+            f'<text x="{LEFT + plot_w - 4}" y="{band_top - 3:.1f}" text-anchor="end" fill="#57606a">'
             f"{escape(words.hidden)}</text></g>"
         )
     out.append('<g class="y-axis">')
