@@ -168,8 +168,17 @@ def _run(args: argparse.Namespace) -> int:
         from tracer_server.services.adoption import load_districts
 
         with transaction(factory) as db:
-            count = load_districts(db, args.csv.read_text(encoding="utf-8") if args.csv else None)
-        print(f"{count} districts loaded")
+            loaded = load_districts(db, args.csv.read_text(encoding="utf-8") if args.csv else None)
+        # The code, not the name, is what a beacon sends: print them for whoever sets beacons up.
+        width = max(len("code"), *(len(code) for code, _ in loaded))
+        print(f"{len(loaded)} districts loaded\n\n{'code'.ljust(width)}  district")
+        for code, name in loaded:
+            print(f"{code.ljust(width)}  {name}")
+        print(
+            "\nA beacon is counted in its district (one anonymous signal a day) with, in its config file:"
+            '\n  report_activity = true\n  district = "CODE"'
+            "\nor BLUEZONE_BEACON_REPORT_ACTIVITY=true BLUEZONE_BEACON_DISTRICT=CODE in its environment."
+        )
         return 0
     storage = storage_for(settings)
     if args.command == "export":

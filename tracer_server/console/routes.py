@@ -3,7 +3,6 @@ case's behalf, audit log. Roles are enforced on every page; every form carries a
 
 from __future__ import annotations
 
-import html
 import io
 import math
 import secrets
@@ -11,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_decimal
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -21,7 +21,7 @@ from protocol.errors import KeyFileError
 from protocol.keys import TEK_ROLLING_PERIOD, en_interval_number
 from tracer_server.api.deps import ClientId, DbDep, NowDep, StateDep
 from tracer_server.clock import utcnow
-from tracer_server.console import auth
+from tracer_server.console import auth, chart
 from tracer_server.console.errors import FormExpired, console_message, key_file_message
 from tracer_server.console.i18n import LANGUAGES, N_, choose_language, environment, translate, zone_label
 from tracer_server.db import affected, as_utc
@@ -460,42 +460,36 @@ def language(
 # ---- adoption ------------------------------------------------------------------------------------
 
 
-def _chart(rows: list[adoption.DistrictRow]) -> str:
-    """An inline SVG line chart of daily counts per district: server-drawn, no script."""
-    width, height, pad = 640, 220, 30
-    top = max([1, *(count for row in rows for _, count in row.history)])
-    colours = ["#0b5394", "#b45f06", "#38761d", "#990000", "#674ea7", "#0097a7", "#bf9000", "#444444"]
-    lines = []
-    for index, row in enumerate(rows):
-        if not row.history:
-            continue
-        step = (width - 2 * pad) / max(1, len(row.history) - 1)
-        points = " ".join(
-            f"{pad + k * step:.1f},{height - pad - (count / top) * (height - 2 * pad):.1f}"
-            for k, (_, count) in enumerate(row.history)
-        )
-        colour = colours[index % len(colours)]
-        lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
-        label = html.escape(row.name)
-        lines.append(
-            f'<text x="{width - pad + 4}" y="{14 + 14 * index}" font-size="11" fill="{colour}">{label}</text>'
-        )
-    first = rows[0].history[0][0].isoformat() if rows and rows[0].history else ""
-    last = rows[0].history[-1][0].isoformat() if rows and rows[0].history else ""
-    axis = (
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#999"/>'
-        f'<text x="{pad}" y="{height - 8}" font-size="11">{first}</text>'
-        f'<text x="{width - pad - 60}" y="{height - 8}" font-size="11">{last}</text>'
-        f'<text x="2" y="{pad}" font-size="11">{top}</text>'
+def _chart(rows: list[adoption.DistrictRow], lang: str) -> str | None:
+    """The daily counts as an SVG, or None before any signal: the page then says what to do."""
+    if not any(count for row in rows for _, count in row.history):
+        return None
+    words = chart.ChartWords(
+        title=translate(lang, "Devices active per day, by district"),
+        x_axis=translate(lang, "Day (UTC; a day shows once it is over)"),
+        y_axis=translate(lang, "Devices active"),
+        hidden=translate(
+            lang, "under %(k)s: not shown exactly", k=format_decimal(adoption.MIN_SHOWN, locale=lang)
+        ),
     )
-    size = f'width="{width + 160}" height="{height}"'
-    return f'<svg xmlns="http://www.w3.org/2000/svg" {size} role="img">{axis}{"".join(lines)}</svg>'
+    series = [chart.Series(row.name, row.history) for row in rows]
+    return chart.line_chart(series, lang, words, floor=adoption.MIN_SHOWN)
+
+
+def _adoption(
+    request: Request, db: DbDep, session: auth.SignedIn, now: datetime, status: int = 200, **context: Any
+) -> Response:
+    rows = adoption.report(db, now.date())
+    lang = choose_language(session.lang)
+    return _page(request, "adoption.html", session, status, rows=rows, chart=_chart(rows, lang),
+                 minimum=adoption.MIN_SHOWN, **context)  # fmt: skip
 
 
 @router.get("/adoption", response_class=HTMLResponse)
-def adoption_page(request: Request, db: DbDep, session: SignedInDep, now: NowDep) -> Response:
-    rows = adoption.report(db, now.date())
-    return _page(request, "adoption.html", session, rows=rows, chart=_chart(rows), minimum=adoption.MIN_SHOWN)
+def adoption_page(
+    request: Request, db: DbDep, session: SignedInDep, now: NowDep, target_set: str = ""
+) -> Response:
+    return _adoption(request, db, session, now, target_set=target_set)
 
 
 @router.get("/adoption.csv")
@@ -509,6 +503,28 @@ def adoption_csv(db: DbDep, session: SignedInDep, now: NowDep) -> Response:
             **_HEADERS,
         },
     )
+
+
+class _BadTarget(ValueError):
+    """A target form's input, with the console message (an N_ msgid) that says what is wrong."""
+
+
+def _parse_target(target_percent: str, deadline: str) -> tuple[float | None, date | None]:
+    """Percent of smartphone owners ("60", "12,5" or "12.5"; empty clears it) and a date."""
+    text = target_percent.strip().removesuffix("%").strip().replace(",", ".")
+    try:
+        percent = float(text) if text else None
+    except ValueError:
+        raise _BadTarget(N_("The target must be a number of percent, such as 60.")) from None
+    if percent is not None and not (math.isfinite(percent) and 0 < percent <= 100):
+        raise _BadTarget(N_("The target must be more than 0 %% and at most 100 %% of smartphone owners."))
+    try:
+        due = date.fromisoformat(deadline.strip()) if deadline.strip() else None
+    except ValueError:
+        raise _BadTarget(N_("The deadline must be a date, such as 2021-08-30.")) from None
+    if due is not None and percent is None:
+        raise _BadTarget(N_("A deadline needs a target: enter both, or clear both."))
+    return (None if percent is None else percent / 100), due
 
 
 @router.post("/adoption/{code}/target")
@@ -526,12 +542,15 @@ def adoption_target(
     if session.official.role != "admin":
         return _forbidden(request, session)
     try:
-        share = float(target_percent) / 100 if target_percent else None
-        due = date.fromisoformat(deadline) if deadline else None
+        share, due = _parse_target(target_percent, deadline)
+    except _BadTarget as bad:
+        # The page again, the message by the form and what was typed still in it.
+        return _adoption(request, db, session, now, 400, error=str(bad), error_code=code,
+                         typed={"target_percent": target_percent, "deadline": deadline})  # fmt: skip
+    try:
         adoption.set_target(db, code, share, due)
-    except (ValueError, ServerError):
-        message = translate(session.lang, "A target is a percentage from 1 to 100 and a date.")
-        return _page(request, "error.html", session, 400, message=message)
+    except ServerError:  # the only one left: no such district
+        return _adoption(request, db, session, now, 404, error=N_("There is no district with that code."))
     audit(db=db, now=now, official_id=session.official.id, action="adoption.target_set",
           detail={"district": code, "target": target_percent, "deadline": deadline})  # fmt: skip
-    return RedirectResponse("/console/adoption", status_code=303)
+    return RedirectResponse(f"/console/adoption?target_set={code}#target-{code}", status_code=303)

@@ -46,14 +46,16 @@ def district_code(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
 
 
-def load_districts(db: Session, text: str | None = None) -> int:
+def load_districts(db: Session, text: str | None = None) -> list[tuple[str, str]]:
     """Upsert districts from CSV text (``district,...,population,smartphones``); the vendored
-    Tuyên Quang table when none is given. Targets already set are kept."""
+    Tuyên Quang table when none is given. Targets already set are kept. Returns (code, name) per
+    row: the codes beacons are configured with."""
     if text is None:
         text = (resources.files("tracer_server") / "data" / DEFAULT_CSV).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or not {"district", "population", "smartphones"} <= set(rows[0]):
         raise ServerError("the CSV needs the columns district, population, smartphones")
+    loaded: dict[str, str] = {}
     for row in rows:
         try:
             population, smartphones = int(row["population"]), int(row["smartphones"])
@@ -62,6 +64,12 @@ def load_districts(db: Session, text: str | None = None) -> int:
                 f"population and smartphones must be whole numbers ({row['district']})"
             ) from None
         code = district_code(row["district"])
+        if not code:
+            raise ServerError(f"district name {row['district']!r} gives no code (no letters or digits)")
+        if code in loaded:
+            # Two names, one code: their beacons' signals would be counted as one district.
+            raise ServerError(f"{loaded[code]!r} and {row['district']!r} both give the code {code!r}")
+        loaded[code] = row["district"]
         existing = db.get(District, code)
         if existing is None:
             db.add(District(code=code, name=row["district"], population=population, smartphones=smartphones))
@@ -71,7 +79,7 @@ def load_districts(db: Session, text: str | None = None) -> int:
                 population,
                 smartphones,
             )
-    return len(rows)
+    return list(loaded.items())
 
 
 def record_activity(db: Session, district: str, now: datetime) -> None:
