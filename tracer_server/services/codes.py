@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import jwt
@@ -282,12 +282,12 @@ def list_codes(
     official: Official,
     reference: str = "",
     day: date | None = None,
-    tz_offset_minutes: int = 0,
+    zone: tzinfo = UTC,
     page: int = 1,
     per_page: int = 50,
 ) -> CodePage:
-    """Newest first, ``per_page`` a page; ``reference`` a prefix of the UUID, ``day`` the local
-    calendar day (``tz_offset_minutes`` east of UTC) it was issued on."""
+    """Newest first, ``per_page`` a page; ``reference`` a prefix of the UUID, ``day`` the calendar
+    day in ``zone`` (the console's display zone) it was issued on."""
     where = [_visible_to(official)]
     reference = reference.strip().lower()
     if reference:
@@ -296,8 +296,7 @@ def list_codes(
             VerificationCode.uuid.startswith("".join(c for c in reference if c in "0123456789abcdef-"))
         )
     if day is not None:
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(minutes=tz_offset_minutes)
-        where += [VerificationCode.issued_at >= start, VerificationCode.issued_at < start + timedelta(days=1)]
+        where += _issued_on(day, zone)
     total = db.scalar(select(func.count()).select_from(VerificationCode).where(*where)) or 0
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
@@ -309,6 +308,15 @@ def list_codes(
         .offset((page - 1) * per_page)
     ).all()
     return CodePage(list(rows), total, page, pages)
+
+
+def _local_midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def _issued_on(day: date, zone: tzinfo) -> list[Any]:
+    start, end = _local_midnight(day, zone), _local_midnight(day + timedelta(days=1), zone)
+    return [VerificationCode.issued_at >= start, VerificationCode.issued_at < end]
 
 
 def find_code(*, db: Session, official: Official, code_uuid: str) -> VerificationCode:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tracer_server.errors import Forbidden, NotFound, ServerError, Unauthorized
@@ -21,14 +23,17 @@ from tracer_server.models import AuditEntry, ConsoleSession, Official
 from tracer_server.secrets_store import ServerKeys
 
 __all__ = [
+    "AUDIT_ACTIONS",
     "LAST_ADMIN",
     "ROLES",
+    "AuditPage",
     "audit",
     "authenticate",
     "create_official",
     "disable_official",
     "enable_official",
     "find_official",
+    "list_audit",
     "record_sign_in",
     "reset_password",
     "rotate_api_key",
@@ -202,3 +207,76 @@ def audit(
             detail=json.dumps(detail, sort_keys=True),
         )
     )
+
+
+AUDIT_ACTIONS = (
+    "console.signed_in",
+    "console.sign_in_failed",
+    "official.created",
+    "official.api_key_rotated",
+    "official.password_reset",
+    "official.disabled",
+    "official.enabled",
+    "code.issued",
+    "code.revoked",
+    "keys.uploaded_for_case",
+    "adoption.target_set",
+)
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    details: list[dict[str, object]]
+    total: int
+    page: int
+    pages: int
+
+
+def list_audit(
+    *,
+    db: Session,
+    action: str = "",
+    official_id: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    zone: tzinfo = UTC,
+    page: int = 1,
+    per_page: int = 50,
+) -> AuditPage:
+    """Newest first; ``official_id`` matches who acted or whom it was about; ``since`` and
+    ``until`` are calendar days in ``zone``, both included."""
+    where: list[Any] = []
+    if action:
+        where.append(AuditEntry.action == action)
+    if official_id is not None:
+        where.append((AuditEntry.official_id == official_id) | (AuditEntry.subject_id == official_id))
+    if since is not None:
+        where.append(AuditEntry.at >= _midnight(since, zone))
+    if until is not None:
+        where.append(AuditEntry.at < _midnight(until + timedelta(days=1), zone))
+    total = db.scalar(select(func.count()).select_from(AuditEntry).where(*where)) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    entries = list(
+        db.scalars(
+            select(AuditEntry)
+            .where(*where)
+            .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    return AuditPage(entries, [_detail(e.detail) for e in entries], total, page, pages)
+
+
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def _detail(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
