@@ -12,7 +12,7 @@ RUN_VENV := .venv-run
 DEV_STAMP := $(DEV_VENV)/.stamp-$(HASH)
 RUN_STAMP := $(RUN_VENV)/.stamp-$(HASH)
 
-.PHONY: test test-fast lint demo bench proto clean system-needs
+.PHONY: test test-fast lint demo bench proto i18n clean system-needs
 
 $(DEV_STAMP): $(BUILD_INPUTS)
 	rm -rf $(DEV_VENV)
@@ -60,6 +60,11 @@ bench: $(DEV_STAMP)
 # Regenerate protocol/_proto from export.proto (tests/protocol/test_proto_generated.py checks it is current).
 proto: $(DEV_STAMP)
 	$(DEV_VENV)/bin/python -m protocol._proto.regenerate
+
+# Extract the console's messages, update the catalogs, compile the .mo (tests/tracer_server/test_i18n.py checks
+# they are current and the Vietnamese is filled in).
+i18n: $(DEV_STAMP)
+	$(DEV_VENV)/bin/python -m tracer_server.console.locale.regenerate
 
 clean:
 	rm -rf $(DEV_VENV) $(RUN_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

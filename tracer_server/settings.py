@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
@@ -82,6 +83,8 @@ class Settings(BaseSettings):
     token_ttl_hours: int = 24
     certificate_ttl_minutes: int = 15
     default_tz_offset_minutes: int = 420  # Vietnam, UTC+7
+    display_time_zone: str = "Asia/Ho_Chi_Minh"
+    """The IANA zone the console shows every time and day in (and names beside each time)."""
     max_symptom_age_days: int = 28
     codes_per_official_per_day: int = 500
     issue_requests_per_minute: int = 60
@@ -124,6 +127,15 @@ class Settings(BaseSettings):
     def _plain_name(cls, value: str) -> str:
         if not _NAME.fullmatch(value):
             raise ValueError(f"must be 1-64 characters of letters, digits, '_', '.', '-'; got {value!r}")
+        return value
+
+    @field_validator("display_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"must be an IANA time zone such as Asia/Ho_Chi_Minh; got {value!r}") from None
         return value
 
     @field_validator("forwarded_allow_ips")

@@ -7,9 +7,9 @@ import html
 import io
 import math
 import secrets
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,13 +21,12 @@ from protocol.errors import KeyFileError
 from protocol.keys import TEK_ROLLING_PERIOD, en_interval_number
 from tracer_server.api.deps import ClientId, DbDep, NowDep, StateDep
 from tracer_server.console import auth
-from tracer_server.console.i18n import LANGUAGES, translator
-from tracer_server.db import affected, as_utc
+from tracer_server.console.i18n import LANGUAGES, N_, choose_language, environment, translate, zone_label
+from tracer_server.db import as_utc
 from tracer_server.errors import NotFound, ServerError
-from tracer_server.models import ExportBatch, ExportFile, Exposure, Official
-from tracer_server.services import adoption
+from tracer_server.models import ExportBatch, ExportFile, Exposure, Official, VerificationCode
+from tracer_server.services import adoption, officials
 from tracer_server.services.certificates import date_interval
-from tracer_server.services import officials
 from tracer_server.services.codes import code_status, find_code, issue_code, list_codes, revoke_code
 from tracer_server.services.officials import AUDIT_ACTIONS, audit, list_audit, record_sign_in
 from tracer_server.services.publish import REPORT_TYPES, accept_keys
@@ -35,7 +34,19 @@ from tracer_server.services.publish import REPORT_TYPES, accept_keys
 __all__ = ["SignInRequired", "router"]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# One environment per language, each with its catalog installed (i18n.environment).
+_TEMPLATES = {lang: Jinja2Templates(env=environment(lang)) for lang in LANGUAGES}
+TEST_TYPES = {
+    "confirmed": N_("Confirmed"),
+    "likely": N_("Likely (clinical)"),
+    "negative": N_("Negative (revocation)"),
+    "user-report": N_("Self-report"),
+}
+STATUSES = {"active": N_("active"), "claimed": N_("used"), "revoked": N_("revoked"), "expired": N_("expired")}
+LOGIN_ERRORS = {
+    "bad_sign_in": N_("Wrong name or password."),
+    "too_many": N_("Too many attempts. Wait a minute."),
+}
 _HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
@@ -60,17 +71,37 @@ SignedInDep = Annotated[auth.SignedIn, Depends(_signed_in)]
 
 
 def _page(
-    request: Request, name: str, session: auth.SignedIn | None, status: int = 200, **context: Any
+    request: Request,
+    name: str,
+    session: auth.SignedIn | None,
+    status: int = 200,
+    *,
+    lang: str | None = None,
+    **context: Any,
 ) -> Response:
-    lang = session.lang if session else request.query_params.get("lang", "vi")
-    response = templates.TemplateResponse(
+    lang = choose_language(lang) if lang else page_language(request, session)
+    zone = request.app.state.bluezone.settings.display_time_zone
+    response = _TEMPLATES[lang].TemplateResponse(
         request,
         name,
-        {"t": translator(lang), "lang": lang, "session": session, **context},
+        {
+            "lang": lang,
+            "session": session,
+            "test_types": TEST_TYPES,
+            "statuses": STATUSES,
+            "display_time_zone": zone,
+            "zone_name": zone_label(lang, ZoneInfo(zone), datetime.now(UTC)),
+            **context,
+        },
         status_code=status,
     )
     response.headers.update(_HEADERS)
     return response
+
+
+def page_language(request: Request, session: auth.SignedIn | None) -> str:
+    """The session's language; before sign-in, the page's ``?lang=`` (Vietnamese by default)."""
+    return choose_language(session.lang if session else request.query_params.get("lang", "vi"))
 
 
 def _check_csrf(session: auth.SignedIn, token: str) -> None:
@@ -90,7 +121,9 @@ def _forbidden(request: Request, session: auth.SignedIn) -> Response:
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, state: StateDep, error: str = "") -> Response:
     pre = request.cookies.get(auth.LOGIN_COOKIE) or secrets.token_urlsafe(24)
-    response = _page(request, "login.html", None, csrf=auth.login_csrf(state.keys, pre), error=error)
+    lang = page_language(request, None)
+    message = translate(lang, LOGIN_ERRORS.get(error, LOGIN_ERRORS["bad_sign_in"])) if error else ""
+    response = _page(request, "login.html", None, csrf=auth.login_csrf(state.keys, pre), error=message)
     response.set_cookie(
         auth.LOGIN_COOKIE, pre, httponly=True, secure=True, samesite="strict", path="/console"
     )
@@ -109,27 +142,33 @@ def login(
     csrf: Annotated[str, Form(max_length=100)],
     lang: Annotated[str, Form(max_length=2)] = "vi",
 ) -> Response:
+    lang = choose_language(lang)
+    # Back to the sign-in page with the reason, in the language it was in.
+    again = "/console/login?" + ("" if lang == "vi" else f"lang={lang}&") + "error="
     pre = request.cookies.get(auth.LOGIN_COOKIE, "")
     if not pre or not auth.same(auth.login_csrf(state.keys, pre), csrf):
-        return RedirectResponse("/console/login?error=bad_sign_in", status_code=303)
+        return RedirectResponse(again + "bad_sign_in", status_code=303)
     try:
         state.signin.admit(keys=state.keys, name=name, client=client)
     except auth.SignInThrottled as throttled:
         record_sign_in(db=db, now=now, name=name, official=None, reason="throttled", client=client)
         if not throttled.everyone:
-            return RedirectResponse("/console/login?error=too_many", status_code=303)
+            return RedirectResponse(again + "too_many", status_code=303)
         wait = math.ceil(throttled.retry_after)
-        page = _page(request, "login.html", None, 429, csrf=csrf, error="server_busy", wait=wait)
+        busy = translate(
+            lang,
+            "Too many wrong passwords on this server: every sign-in waits. Try again in %(seconds)s seconds.",
+            seconds=wait,
+        )
+        page = _page(request, "login.html", None, 429, lang=lang, csrf=csrf, error=busy)
         page.headers["Retry-After"] = str(wait)
         return page
     official = auth.check_password(db=db, name=name.strip(), password=password)
     if official is None:
         state.signin.failed(keys=state.keys)
         record_sign_in(db=db, now=now, name=name, official=None, reason="refused", client=client)
-        return RedirectResponse("/console/login?error=bad_sign_in", status_code=303)
-    token = auth.start_session(
-        db=db, keys=state.keys, official=official, lang=lang if lang in LANGUAGES else "vi", now=now
-    )
+        return RedirectResponse(again + "bad_sign_in", status_code=303)
+    token = auth.start_session(db=db, keys=state.keys, official=official, lang=lang, now=now)
     record_sign_in(db=db, now=now, name=name, official=official, reason=None, client=client)
     response = RedirectResponse("/console/", status_code=303)
     response.set_cookie(
@@ -160,15 +199,22 @@ def logout(
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, db: DbDep, session: SignedInDep, now: NowDep) -> Response:
+def dashboard(request: Request, db: DbDep, state: StateDep, session: SignedInDep, now: NowDep) -> Response:
     since = now - timedelta(days=14)
+    zone = ZoneInfo(state.settings.display_time_zone)
     uploads: dict[date, int] = {}
+    held = 0
     for created, count in db.execute(
         select(Exposure.created_at, func.count())
         .where(Exposure.created_at >= since)
         .group_by(Exposure.created_at)
     ):
-        day = as_utc(created).date()
+        # A key still valid when uploaded is stored as created when its day ends (the embargo):
+        # that is not an upload from tomorrow, so it is counted as held, not under a future day.
+        if as_utc(created) > now:
+            held += count
+            continue
+        day = as_utc(created).astimezone(zone).date()
         uploads[day] = uploads.get(day, 0) + count
     batches: dict[date, list[int]] = {}
     for end, files, keys in db.execute(
@@ -181,7 +227,7 @@ def dashboard(request: Request, db: DbDep, session: SignedInDep, now: NowDep) ->
         .where(ExportBatch.end >= since)
         .group_by(ExportBatch.end)
     ):
-        entry = batches.setdefault(as_utc(end).date(), [0, 0])
+        entry = batches.setdefault(as_utc(end).astimezone(zone).date(), [0, 0])
         entry[0] += files
         entry[1] += keys
     return _page(
@@ -190,6 +236,7 @@ def dashboard(request: Request, db: DbDep, session: SignedInDep, now: NowDep) ->
         session,
         uploads=sorted(uploads.items(), reverse=True),
         batches=sorted(batches.items(), reverse=True),
+        held=held,
     )
 
 
@@ -226,17 +273,7 @@ def issue(
     # a forged one would put an attacker's address in the QR code handed to a case.
     base = state.settings.public_base_url
     link = f"{base}/v?c={issued.code}&r={state.settings.region}" if base else None
-    local = timedelta(minutes=state.settings.default_tz_offset_minutes)
-    return _page(
-        request,
-        "issue.html",
-        session,
-        issued=issued,
-        link=link,
-        qr=_qr_svg(link) if link else None,
-        expires=(issued.expires_at + local).strftime("%H:%M %d/%m/%Y"),
-        long_expires=(issued.long_expires_at + local).strftime("%H:%M %d/%m/%Y"),
-    )
+    return _page(request, "issue.html", session, issued=issued, link=link, qr=_qr_svg(link) if link else None)
 
 
 def _qr_svg(text: str) -> str:
@@ -265,11 +302,18 @@ def codes(
     found = list_codes(
         db=db, official=session.official, reference=reference, day=issued_on, zone=_zone(state), page=page
     )
-    rows = [
-        {"uuid": row.uuid, "test_type": row.test_type, "issued_at": as_utc(row.issued_at), "status": code_status(row, now)}
-        for row in found.rows
-    ]  # fmt: skip
+    rows = [_code_row(row, now) for row in found.rows]
     return _page(request, "codes.html", session, rows=rows, found=found, reference=reference, day=day)
+
+
+def _code_row(row: VerificationCode, now: datetime) -> dict[str, Any]:
+    status = code_status(row, now)
+    return {
+        "uuid": row.uuid,
+        "test_type": row.test_type,
+        "issued_at": as_utc(row.issued_at),
+        "status": status,
+    }
 
 
 def _zone(state: Any) -> tzinfo:
@@ -277,7 +321,8 @@ def _zone(state: Any) -> tzinfo:
 
 
 def _not_found(request: Request, session: auth.SignedIn, message: str) -> Response:
-    return _page(request, "error.html", session, 404, message=message)
+    text = translate(page_language(request, session), message)
+    return _page(request, "error.html", session, 404, message=text)
 
 
 @router.get("/codes/{code_uuid}/revoke", response_class=HTMLResponse)
