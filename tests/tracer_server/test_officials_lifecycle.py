@@ -196,9 +196,13 @@ def test_the_audit_page_reads_as_sentences_with_filters_and_paging(server: Serve
     text = _visible(page)
     assert not re.search(r"\b(console|official|code|keys|adoption)\.[a-z_]+", text)  # no raw action names
     assert "{&#34;" not in text and '{"' not in text  # no JSON
-    assert "Gave Lan a new API key" in text and "a name that is not an official's" in text
+    assert "Đã cấp khoá API mới cho Lan" in text and "một tên không phải của cán bộ nào" in text
     assert "Nobody at all" not in text
     assert page.count('<td class="action">') == 50 and 'id="next-page"' in page
+
+    admin.post("/console/language", data={"csrf": _csrf(page)})
+    english = _visible(admin.get("/console/audit").text)
+    assert "Gave Lan a new API key" in english and "a name that is not an official's" in english
 
     rotated = admin.get("/console/audit", params={"action": "official.api_key_rotated"}).text
     assert rotated.count('<td class="action">') == 1
