@@ -157,7 +157,9 @@ def test_officials_pages_are_for_administrators_and_every_action_needs_the_csrf_
     for action in ("rotate-api-key", "reset-password", "disable", "enable"):
         assert admin.post(f"/console/officials/{lan_id}/{action}", data={"csrf": "forged"}).status_code == 403
     assert _issue_status(server, api_key) == 200 and _signed_in(lan)
-    assert admin.get("/console/officials/99999/disable").status_code == 404
+    for unknown in ("99999", "not-a-number", "1" * 30):
+        assert admin.get(f"/console/officials/{unknown}/disable").status_code == 404
+    assert admin.get(f"/console/officials/{lan_id}/promote").status_code == 404
 
 
 def test_every_sign_in_is_audited_naming_only_an_officials_name(server: Server) -> None:
@@ -213,7 +215,8 @@ def test_the_audit_page_reads_as_sentences_with_filters_and_paging(server: Serve
     assert 'id="audit-count"' in admin.get("/console/audit", params={"since": today}).text
     old = admin.get("/console/audit", params={"until": yesterday, "page": "7"}).text
     assert old.count('<td class="action">') == 320 - 6 * 50 and 'id="next-page"' not in old
-    assert admin.get("/console/audit", params={"since": "not a date", "official": "x"}).status_code == 200
+    for junk in ({"since": "not a date", "official": "x"}, {"page": "0"}, {"page": "-1"}, {"action": "drop"}):
+        assert admin.get("/console/audit", params=junk).status_code == 200
 
 
 def _insert_codes(server: Server, official_id: int, count: int) -> list[str]:

@@ -293,17 +293,27 @@ def codes(
     now: NowDep,
     reference: Annotated[str, Query(max_length=36)] = "",
     day: Annotated[str, Query(max_length=10)] = "",
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page: Annotated[str, Query(max_length=9)] = "1",
 ) -> Response:
     try:
         issued_on = date.fromisoformat(day) if day else None
     except ValueError:
         issued_on, day = None, ""
     found = list_codes(
-        db=db, official=session.official, reference=reference, day=issued_on, zone=_zone(state), page=page
+        db=db,
+        official=session.official,
+        reference=reference,
+        day=issued_on,
+        zone=_zone(state),
+        page=_page_number(page),
     )
     rows = [_code_row(row, now) for row in found.rows]
     return _page(request, "codes.html", session, rows=rows, found=found, reference=reference, day=day)
+
+
+def _page_number(text: str) -> int:
+    # A page number a person edited in the address bar: anything but digits is the first page.
+    return int(text) if text.isdigit() else 1
 
 
 def _code_row(row: VerificationCode, now: datetime) -> dict[str, Any]:
@@ -428,7 +438,7 @@ def audit_log(
     official: Annotated[str, Query(max_length=12)] = "",
     since: Annotated[str, Query(max_length=10)] = "",
     until: Annotated[str, Query(max_length=10)] = "",
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page: Annotated[str, Query(max_length=9)] = "1",
 ) -> Response:
     if session.official.role != "admin":
         return _forbidden(request, session)
@@ -448,10 +458,10 @@ def audit_log(
         since=days[0],
         until=days[1],
         zone=_zone(state),
-        page=page,
+        page=_page_number(page),
     )
-    officials = list(db.scalars(select(Official).order_by(Official.name)))
-    names = {o.id: o.name for o in officials}
+    everyone = list(db.scalars(select(Official).order_by(Official.name)))
+    names = {o.id: o.name for o in everyone}
     entries = [
         {
             "at": as_utc(e.at),
@@ -469,7 +479,7 @@ def audit_log(
         "until": days[1].isoformat() if days[1] else "",
     }
     return _page(
-        request, "audit.html", session, entries=entries, found=found, officials=officials,
+        request, "audit.html", session, entries=entries, found=found, officials=everyone,
         actions=AUDIT_ACTIONS, filters=filters,
     )  # fmt: skip
 
@@ -576,11 +586,11 @@ _OFFICIAL_ACTIONS = ("rotate-api-key", "reset-password", "disable", "enable")
 
 
 def _official_or_404(
-    request: Request, db: DbDep, session: auth.SignedIn, official_id: int
+    request: Request, db: DbDep, session: auth.SignedIn, official_id: str
 ) -> Official | Response:
     if session.official.role != "admin":
         return _forbidden(request, session)
-    official = db.get(Official, official_id)
+    official = db.get(Official, int(official_id)) if official_id.isdigit() and len(official_id) < 10 else None
     if official is None:
         return _not_found(request, session, N_("No official has that number."))
     return official
@@ -590,13 +600,13 @@ def _official_or_404(
 def officials_page(request: Request, db: DbDep, session: SignedInDep) -> Response:
     if session.official.role != "admin":
         return _forbidden(request, session)
-    officials = list(db.scalars(select(Official).order_by(Official.name)))
-    return _page(request, "officials.html", session, officials=officials, done=None, secret=None)
+    everyone = list(db.scalars(select(Official).order_by(Official.name)))
+    return _page(request, "officials.html", session, officials=everyone, done=None, secret=None)
 
 
 @router.get("/officials/{official_id}/{action}", response_class=HTMLResponse)
 def official_confirm(
-    request: Request, official_id: int, action: str, db: DbDep, session: SignedInDep
+    request: Request, official_id: str, action: str, db: DbDep, session: SignedInDep
 ) -> Response:
     official = _official_or_404(request, db, session, official_id)
     if isinstance(official, Response):
@@ -609,7 +619,7 @@ def official_confirm(
 @router.post("/officials/{official_id}/{action}", response_class=HTMLResponse)
 def official_action(
     request: Request,
-    official_id: int,
+    official_id: str,
     action: str,
     db: DbDep,
     state: StateDep,
