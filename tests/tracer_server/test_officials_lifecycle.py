@@ -8,6 +8,7 @@ import json
 import re
 import uuid
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
@@ -81,7 +82,7 @@ def test_a_new_api_key_is_shown_once_and_the_old_one_is_refused_at_once(server: 
 
     done = _confirm(admin, f"/console/officials/{lan_id}/rotate-api-key")
 
-    secret = re.search(r'<code id="secret">(bz_[^<]+)</code>', done)
+    secret = re.search(r'<code id="secret" translate="no">(bz_[^<]+)</code>', done)
     assert secret is not None
     assert _issue_status(server, old_key) == 401 and _issue_status(server, secret.group(1)) == 200
     assert secret.group(1) not in admin.get("/console/officials").text  # shown once
@@ -97,7 +98,7 @@ def test_a_reset_password_ends_the_officials_sessions(server: Server) -> None:
 
     done = _confirm(admin, f"/console/officials/{lan_id}/reset-password")  # empty: one is generated
 
-    generated = re.search(r'<code id="secret">([^<]+)</code>', done)
+    generated = re.search(r'<code id="secret" translate="no">([^<]+)</code>', done)
     assert generated is not None and len(generated.group(1)) >= 12
     assert not _signed_in(lan)
     assert not _signed_in(_sign_in(server, "Lan", PASSWORD))
@@ -243,14 +244,17 @@ def test_the_codes_page_shows_every_code_with_its_full_reference_searched_and_pa
     admin = _sign_in(server, "Admin")
 
     first = admin.get("/console/codes").text
-    assert first.count('<code class="reference">') == 50 and references[0] in first
+    assert first.count('<code class="reference" translate="no">') == 50 and references[0] in first
     last = admin.get("/console/codes", params={"page": "5"}).text
-    assert last.count('<code class="reference">') == 30 and references[-1] in last
+    assert last.count('<code class="reference" translate="no">') == 30 and references[-1] in last
     found = admin.get("/console/codes", params={"reference": references[123][:13].upper()}).text
-    assert found.count('<code class="reference">') == 1 and references[123] in found
+    assert found.count('<code class="reference" translate="no">') == 1 and references[123] in found
     today = utcnow(server.clock).date().isoformat()
     assert (
-        admin.get("/console/codes", params={"day": "2000-01-01"}).text.count('<code class="reference">') == 0
+        admin.get("/console/codes", params={"day": "2000-01-01"}).text.count(
+            '<code class="reference" translate="no">'
+        )
+        == 0
     )
     assert (
         admin.get("/console/codes", params={"day": today, "reference": "%"}).text.count('class="reference"')
@@ -264,7 +268,7 @@ def test_revoking_takes_a_confirmation_and_the_case_is_told_on_verify(server: Se
     lan, minh = _sign_in(server, "Lan"), _sign_in(server, "Minh")
     issue_page = lan.get("/console/issue").text
     issued = lan.post("/console/issue", data={"csrf": _csrf(issue_page), "test_type": "confirmed"}).text
-    reference = re.search(r'<code id="reference">([0-9a-f-]{36})</code>', issued)
+    reference = re.search(r'<code id="reference" translate="no">([0-9a-f-]{36})</code>', issued)
     code = re.search(r'<div class="code" id="code">(\d{4}) (\d{4})</div>', issued)
     assert reference is not None and code is not None
     path = f"/console/codes/{reference.group(1)}/revoke"
@@ -291,3 +295,74 @@ def test_revoking_takes_a_confirmation_and_the_case_is_told_on_verify(server: Se
         "/api/verify", json={"code": "0" * 8 if code.group(1) != "0000" else "1" * 8}
     )
     assert unknown_code.json()["errorCode"] == "code_not_found"
+
+
+class _Reader(HTMLParser):
+    """The text a person reads in the page's <main>, less what is marked translate="no" (names,
+    references, keys). The header is every page's, read by test_console_browser.py."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self._skip: list[str] = []  # the open tags, each marked whether it hides its text
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ("input", "meta", "br", "link", "img"):
+            hidden = ("translate", "no") in attrs or tag in ("style", "script", "header", "title")
+            self._skip.append("no" if hidden else "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in ("input", "meta", "br", "link", "img") and self._skip:
+            self._skip.pop()
+
+    def handle_data(self, data: str) -> None:
+        if data.strip() and "no" not in self._skip:
+            self.texts.append(" ".join(data.split()))
+
+
+_ENGLISH = re.compile(
+    r"\b(the|and|is|of|to|no|not|key|sign|code|codes|reference|official|officials|admin|password|disabled|"
+    r"enabled|revoke|revoked|active|expired|used|confirm|cancel|page|search|filter|none)\b",
+    re.IGNORECASE,
+)
+
+
+def _read_vietnamese(client: TestClient, path: str, *, status: int = 200) -> str:
+    answer = client.get(path)
+    assert answer.status_code == status, (path, answer.status_code)
+    reader = _Reader()
+    reader.feed(answer.text)
+    text = "\n".join(t for t in reader.texts if t not in ("Bluezone", "English"))
+    for never in ("object at 0x", "built-in", "%(", "{{", "Undefined"):
+        assert never not in text, (path, never)
+    english = _ENGLISH.findall(text.replace("API", "").replace("Official Nguyen", ""))  # the fixture's name
+    assert english == [], (path, english, text)
+    return text
+
+
+def test_the_officials_audit_and_codes_pages_read_in_vietnamese(server: Server) -> None:
+    _create(server, "Quản trị", "admin")
+    lan_id, _ = _create(server, "Lan", "official")
+    admin = _sign_in(server, "Quản trị")
+    _sign_in(server, "Không ai", PASSWORD)
+    issued = admin.post(
+        "/console/issue", data={"csrf": _csrf(admin.get("/console/issue").text), "test_type": "likely"}
+    )
+    reference = re.search(r'<code id="reference" translate="no">([0-9a-f-]{36})</code>', issued.text)
+    assert reference is not None
+    _read_vietnamese(admin, "/console/issue")
+    assert "Số tham chiếu" in _read_vietnamese(admin, "/console/codes")
+    assert "Thu hồi mã này?" in _read_vietnamese(admin, f"/console/codes/{reference.group(1)}/revoke")
+    _read_vietnamese(admin, f"/console/codes/{uuid.uuid4()}/revoke", status=404)
+    _read_vietnamese(admin, "/console/officials")
+    for action in ("rotate-api-key", "reset-password", "disable", "enable"):
+        _read_vietnamese(admin, f"/console/officials/{lan_id}/{action}")
+    _confirm(admin, f"/console/officials/{lan_id}/disable")
+    _confirm(admin, f"/console/officials/{lan_id}/rotate-api-key")
+    audit = _read_vietnamese(admin, "/console/audit")
+    for sentence in (
+        "Đã khoá tài khoản của Lan.",
+        "Đã cấp khoá API mới cho Lan",
+        "Đã đăng nhập vào bảng điều khiển.",
+    ):
+        assert sentence in audit, audit

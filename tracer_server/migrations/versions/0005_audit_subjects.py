@@ -21,7 +21,11 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.add_column(sa.Column("subject_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
-            batch_op.f("fk_audit_log_subject_id_officials"), "officials", ["subject_id"], ["id"], ondelete="SET NULL"
+            batch_op.f("fk_audit_log_subject_id_officials"),
+            "officials",
+            ["subject_id"],
+            ["id"],
+            ondelete="SET NULL",
         )
         batch_op.create_index(batch_op.f("ix_audit_log_subject_id"), ["subject_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_log_action"), ["action"], unique=False)
