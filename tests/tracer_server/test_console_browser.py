@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -206,3 +207,50 @@ def test_the_adoption_page_shows_districts_targets_a_chart_and_a_csv(
         page.click("#csv")
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert "tuyen-quang" in text and "< 10" in text
+
+
+def test_an_administrator_revokes_a_code_and_helps_an_official_each_after_a_confirmation(
+    console: tuple[str, Any], page: Any, tmp_path: Path
+) -> None:
+    base, server = console
+    with transaction(server.state.factory) as db:
+        create_official(
+            db=db,
+            keys=server.state.keys,
+            name="Minh",
+            role="official",
+            now=datetime.now(UTC),
+            password=PASSWORD,
+        )
+    _sign_in(page, base)
+    page.goto(f"{base}/console/issue")
+    page.click("#issue-code")
+    reference = page.inner_text("#reference")
+    code = page.inner_text("#code").replace(" ", "")
+    assert len(reference) == 36
+
+    page.goto(f"{base}/console/codes")
+    page.fill("#reference", reference[:8])
+    page.click("#code-search button")
+    assert page.locator("#codes .reference").all_inner_texts() == [reference]
+    page.click("#codes a.revoke")
+    assert "Thu hồi mã này?" in page.inner_text("#confirm")
+    _shot(page, tmp_path, "revoke-confirm")
+    page.click("#confirm-revoke")
+    assert page.inner_text("#codes .status") == "đã thu hồi"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _post(f"{base}/api/verify", {"code": code})
+    assert json.loads(refused.value.read())["errorCode"] == "code_revoked"
+
+    page.goto(f"{base}/console/officials")
+    page.click("#officials tr:has-text('Minh') a[href$='/reset-password']")
+    page.click("#confirm-action")  # empty: a password is generated and shown once
+    password = page.inner_text("#secret")
+    assert len(password) >= 12
+    _shot(page, tmp_path, "officials")
+    page.click("#officials tr:has-text('Minh') a[href$='/disable']")
+    page.click("#confirm-action")
+    assert page.inner_text("#officials tr:has-text('Minh') .account") == "đã khoá"
+    page.goto(f"{base}/console/audit")
+    audit = page.inner_text("#audit")
+    assert "Đã khoá tài khoản của Minh." in audit and "Đã đặt lại mật khẩu của Minh" in audit
