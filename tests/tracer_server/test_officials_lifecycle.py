@@ -366,3 +366,38 @@ def test_the_officials_audit_and_codes_pages_read_in_vietnamese(server: Server) 
         "Đã đăng nhập vào bảng điều khiển.",
     ):
         assert sentence in audit, audit
+
+
+def test_two_administrators_disabling_each_other_at_once_leave_one_enabled(server: Server) -> None:
+    """The check and the update race: the admins' rows are locked (PostgreSQL) or the write lock
+    is taken at BEGIN (SQLite), so the second disable waits for the first and then refuses."""
+    import threading
+
+    first_id, _ = _create(server, "First", "admin")
+    second_id, _ = _create(server, "Second", "admin")
+    now = utcnow(server.clock)
+    outcome: list[object] = []
+
+    def disable_second() -> None:
+        try:
+            with transaction(server.state.factory) as db:
+                officials.disable_official(db=db, official=db.get(Official, second_id), by=None, now=now)  # type: ignore[arg-type]
+            outcome.append("disabled")
+        except ServerError as exc:
+            outcome.append(exc.http_status)
+
+    with transaction(server.state.factory) as db:
+        officials.disable_official(db=db, official=db.get(Official, first_id), by=None, now=now)  # type: ignore[arg-type]
+        db.flush()
+        racer = threading.Thread(target=disable_second)
+        racer.start()
+        racer.join(timeout=1.0)  # it waits on our lock while we are still open
+        assert racer.is_alive() and outcome == []
+    racer.join(timeout=30)
+
+    assert outcome == [409]
+    with server.state.factory() as db:
+        enabled = db.scalars(
+            select(Official.name).where(Official.role == "admin", Official.disabled.is_(False))
+        )
+        assert list(enabled) == ["Second"]
