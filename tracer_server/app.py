@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,8 +11,10 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from tracer_server.api import keys as keys_api
 from tracer_server.api import officials as officials_api
@@ -23,7 +24,14 @@ from tracer_server.clock import Clock, DemoClock, SystemClock, utcnow
 from tracer_server.console import routes as console_routes
 from tracer_server.console.auth import SignInThrottle
 from tracer_server.db import make_engine, make_sessionmaker
-from tracer_server.errors import ServerError, UnparsableRequest, describe_unexpected, error_body
+from tracer_server.errors import (
+    NotFound,
+    PayloadTooLarge,
+    ServerError,
+    UnparsableRequest,
+    describe_unexpected,
+    error_body,
+)
 from tracer_server.middleware import AccessLog, BodyLimit, Chaff
 from tracer_server.secrets_store import load_or_create_keys
 from tracer_server.services.certificates import authorities
@@ -100,7 +108,7 @@ def create_app(
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.state.bluezone = state
     # Outermost first on the way in: the access log, chaff (timed from arrival), the body cap.
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, console_page=_too_large_page)
     app.add_middleware(Chaff)
     app.add_middleware(AccessLog)
     app.include_router(officials_api.router)
@@ -162,16 +170,30 @@ async def _to_sign_in(request: Request, exc: Exception) -> RedirectResponse:
     return RedirectResponse("/console/login", status_code=303)
 
 
+def _is_console(path: str) -> bool:
+    return path == "/console" or path.startswith("/console/")
+
+
+async def _console_page(request: Request, error: ServerError) -> Response:
+    """A console refusal as a console page; it reads the session, so off the event loop."""
+    return await run_in_threadpool(console_routes.error_page, request, error)
+
+
+async def _too_large_page(scope: Scope) -> Response:
+    return await _console_page(Request(scope), PayloadTooLarge("request body too large"))
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
-    if request.url.path.startswith("/console/"):  # a page, not an API: say it in a page
-        assert isinstance(exc, ServerError)
-        return HTMLResponse(f"<p>{html.escape(exc.message)}</p>", status_code=exc.http_status)
     assert isinstance(exc, ServerError)
+    if _is_console(request.url.path):  # a page, not an API: say it in a page, in its language
+        return await _console_page(request, exc)
     return JSONResponse(error_body(exc, request.url.path), status_code=exc.http_status)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if _is_console(request.url.path):  # a form field missing or too long: no field names for officials
+        return await _console_page(request, UnparsableRequest("the form is not valid"))
     problems = []
     for error in exc.errors()[:5]:
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
@@ -183,8 +205,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(error, request.url.path), status_code=400)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if _is_console(request.url.path) and exc.status_code in (404, 405):  # an unknown console address
+        page = await _console_page(request, NotFound("no such console page", status=exc.status_code))
+        page.headers.update(exc.headers or {})
+        return page
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
     key = "code" if request.url.path.startswith("/v1/") else "errorCode"
     # The exception's headers go out with it: a 405's Allow (RFC 9110 requires it).

@@ -110,6 +110,11 @@ class InvalidTestType(ServerError):
 class InvalidDate(ServerError):
     code = "invalid_date"
 
+    def __init__(self, message: str, *, field: str = "", limit_days: int | None = None) -> None:
+        super().__init__(message)
+        # Which date, and the age limit it broke (None: in the future), so the console can say it.
+        self.field, self.limit_days = field, limit_days
+
 
 class CodeInvalid(ServerError):
     code = "code_invalid"

@@ -66,8 +66,20 @@ async def _json(send: Send, status: int, body: dict[str, Any]) -> int:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
-        self.app, self.limit = app, limit
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int = MAX_BODY_BYTES,
+        console_page: Callable[[Scope], Awaitable[ASGIApp]] | None = None,
+    ) -> None:
+        # console_page: the refusal of a console form, as a console page rather than JSON.
+        self.app, self.limit, self.console_page = app, limit, console_page
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, refusal: dict[str, str]) -> None:
+        if self.console_page is not None and scope["path"].startswith("/console/"):
+            await (await self.console_page(scope))(scope, receive, send)
+        else:
+            await _json(send, 413, refusal)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -77,7 +89,7 @@ class BodyLimit:
         refusal = {"error": f"request body over {self.limit} bytes", key: "payload_too_large"}
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _json(send, 413, refusal)
+            await self._refuse(scope, receive, send, refusal)
             return
         chunks, size = [], 0
         while True:
@@ -86,7 +98,7 @@ class BodyLimit:
                 return
             size += len(message.get("body", b""))
             if size > self.limit:
-                await _json(send, 413, refusal)
+                await self._refuse(scope, receive, send, refusal)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):

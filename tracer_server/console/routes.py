@@ -20,18 +20,27 @@ from protocol import keyfile
 from protocol.errors import KeyFileError
 from protocol.keys import TEK_ROLLING_PERIOD, en_interval_number
 from tracer_server.api.deps import ClientId, DbDep, NowDep, StateDep
+from tracer_server.clock import utcnow
 from tracer_server.console import auth
+from tracer_server.console.errors import FormExpired, console_message, key_file_message
 from tracer_server.console.i18n import LANGUAGES, N_, choose_language, environment, translate, zone_label
 from tracer_server.db import as_utc
-from tracer_server.errors import NotFound, ServerError
+from tracer_server.errors import Forbidden, NotFound, PayloadTooLarge, ServerError
 from tracer_server.models import ExportBatch, ExportFile, Exposure, Official, VerificationCode
 from tracer_server.services import adoption, officials
 from tracer_server.services.certificates import date_interval
-from tracer_server.services.codes import code_status, find_code, issue_code, list_codes, revoke_code
+from tracer_server.services.codes import (
+    check_dates,
+    code_status,
+    find_code,
+    issue_code,
+    list_codes,
+    revoke_code,
+)
 from tracer_server.services.officials import AUDIT_ACTIONS, audit, list_audit, record_sign_in
 from tracer_server.services.publish import REPORT_TYPES, accept_keys
 
-__all__ = ["SignInRequired", "router"]
+__all__ = ["SignInRequired", "error_page", "router"]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 # One environment per language, each with its catalog installed (i18n.environment).
@@ -43,6 +52,7 @@ TEST_TYPES = {
     "user-report": N_("Self-report"),
 }
 STATUSES = {"active": N_("active"), "claimed": N_("used"), "revoked": N_("revoked"), "expired": N_("expired")}
+_BAD_DATE = N_("Write dates as day, month and year in the date field.")
 LOGIN_ERRORS = {
     "bad_sign_in": N_("Wrong name or password."),
     "too_many": N_("Too many attempts. Wait a minute."),
@@ -106,13 +116,25 @@ def page_language(request: Request, session: auth.SignedIn | None) -> str:
 
 def _check_csrf(session: auth.SignedIn, token: str) -> None:
     if not auth.same(session.csrf, token):
-        raise ServerError(
-            "the form expired or did not come from this console: reload and try again", status=403
-        )
+        raise FormExpired("the form expired or did not come from this console: reload and try again")
 
 
 def _forbidden(request: Request, session: auth.SignedIn) -> Response:
-    return _page(request, "error.html", session, 403, message="This page is for administrators.")
+    return error_page(request, Forbidden("This page is for administrators."), session=session)
+
+
+def error_page(request: Request, error: ServerError, *, session: auth.SignedIn | None = None) -> Response:
+    """A refusal as a console page (the layout, the official's language), not the API's JSON.
+
+    Called by the app's handlers too, where no dependency ran: the session is read here then."""
+    if session is None:
+        state = request.app.state.bluezone
+        with state.factory() as db:
+            session = auth.open_session(
+                db=db, keys=state.keys, token=request.cookies.get(auth.COOKIE), now=utcnow(state.clock)
+            )
+    message = console_message(page_language(request, session), error)
+    return _page(request, "error.html", session, error.http_status, message=message)
 
 
 # ---- sign in and out --------------------------------------------------------------------------
@@ -266,9 +288,12 @@ def issue(
             db=db, keys=state.keys, settings=state.settings, official=session.official, test_type=test_type,
             symptom_date=onset, test_date=tested, tz_offset_minutes=state.settings.default_tz_offset_minutes, now=now,
         )  # fmt: skip
-    except (ValueError, ServerError) as exc:
-        message = exc.message if isinstance(exc, ServerError) else "dates are YYYY-MM-DD"
+    except ValueError:  # a browser's date field sends YYYY-MM-DD; anything else was typed by hand
+        message = translate(session.lang, _BAD_DATE)
         return _page(request, "issue.html", session, 400, issued=None, error=message)
+    except ServerError as exc:
+        message = console_message(session.lang, exc)
+        return _page(request, "issue.html", session, exc.http_status, issued=None, error=message)
     # The link's host is configured, never the request's Host header: a client writes that, and
     # a forged one would put an attacker's address in the QR code handed to a case.
     base = state.settings.public_base_url
@@ -394,24 +419,32 @@ def upload(
     def fail(message: str) -> Response:
         return _page(request, "upload.html", session, 400, result=None, error=message)
 
+    lang = session.lang
     if consent != "yes":
-        return fail("the case's consent is required")
+        return fail(translate(lang, "Tick the box that says the case agreed to the upload."))
     if report_type not in ("confirmed", "likely", "user-report"):
-        return fail("choose a report type")
+        return fail(translate(lang, "Choose a report type from the list."))
     data: bytes | str = key_text.strip()
     if key_file is not None and key_file.filename:
         data = key_file.file.read(_MAX_KEY_FILE + 1)  # a sync handler: in the pool, off the loop
         if len(data) > _MAX_KEY_FILE:
-            return fail("the key file is too large")
+            return fail(console_message(lang, PayloadTooLarge("the key file is too large")))
     if not data:
-        return fail("give the key file or paste its QR text")
+        return fail(translate(lang, "Choose the key file or paste the text of its QR code."))
     try:
         keys = keyfile.load(data)
-        anchor = date.fromisoformat(symptom_date or test_date) if (symptom_date or test_date) else None
+        onset_day = date.fromisoformat(symptom_date) if symptom_date else None
+        tested_day = date.fromisoformat(test_date) if test_date else None
     except KeyFileError as exc:
-        return fail(str(exc))
+        return fail(key_file_message(lang, exc))
     except ValueError:
-        return fail("dates are YYYY-MM-DD")
+        return fail(translate(lang, _BAD_DATE))
+    try:  # the same dates the issue form accepts, said in the form's words
+        check_dates(settings=state.settings, now=now, tz_offset_minutes=state.settings.default_tz_offset_minutes,
+                    symptomDate=onset_day, testDate=tested_day)  # fmt: skip
+    except ServerError as exc:
+        return fail(console_message(lang, exc))
+    anchor = onset_day or tested_day
     onset = date_interval(anchor) if anchor else en_interval_number(now.timestamp()) - 4 * TEK_ROLLING_PERIOD
     try:
         outcome = accept_keys(
@@ -420,7 +453,7 @@ def upload(
             now=now,
         )  # fmt: skip
     except ServerError as exc:
-        return fail("; ".join([exc.message, *exc.details]))
+        return fail(console_message(lang, exc))
     audit(
         db=db, now=now, official_id=session.official.id, action="keys.uploaded_for_case",
         detail={"keys": outcome.inserted, "reportType": report_type},
@@ -573,7 +606,8 @@ def adoption_target(
         due = date.fromisoformat(deadline) if deadline else None
         adoption.set_target(db, code, share, due)
     except (ValueError, ServerError):
-        return _page(request, "error.html", session, 400, message="target: a percentage 1-100 and a date")
+        message = translate(session.lang, "A target is a percentage from 1 to 100 and a date.")
+        return _page(request, "error.html", session, 400, message=message)
     audit(db=db, now=now, official_id=session.official.id, action="adoption.target_set",
           detail={"district": code, "target": target_percent, "deadline": deadline})  # fmt: skip
     return RedirectResponse("/console/adoption", status_code=303)

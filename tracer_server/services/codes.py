@@ -86,9 +86,10 @@ def check_dates(*, settings: Settings, now: datetime, tz_offset_minutes: int, **
         if value is None:
             continue
         if value > today:
-            raise InvalidDate(f"{name} is in the future")
+            raise InvalidDate(f"{name} is in the future", field=name)
         if (today - value).days > settings.max_symptom_age_days:
-            raise InvalidDate(f"{name} is more than {settings.max_symptom_age_days} days ago")
+            limit = settings.max_symptom_age_days
+            raise InvalidDate(f"{name} is more than {limit} days ago", field=name, limit_days=limit)
 
 
 def issue_code(
