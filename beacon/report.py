@@ -65,12 +65,24 @@ def parse_code(text: str) -> str:
     return code
 
 
+# What the case should do about a code the server will not redeem, in our words: the server's
+# text is for developers and may change; its GAEN errorCode is the contract.
+_CODE_REFUSALS = {
+    "code_expired": "this code has expired: ask the health official for a new one",
+    "code_revoked": "this code was revoked: ask the health official for a new one",
+    "code_not_found": "the server does not know this code: check it, or ask the health official for a new one",
+}
+
+
 async def http_post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
         answer = await http.post(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
     except http.HttpError as exc:
         if exc.status is None:
             raise ReportError(f"{exc}: try again later") from None
+        words = _CODE_REFUSALS.get(str(exc.answer.get("errorCode", "")))
+        if words:
+            raise ReportError(words) from None
         raise ReportError(f"the server refused: {exc.answer.get('error') or f'HTTP {exc.status}'}") from None
     try:
         return dict(json.loads(answer))

@@ -1,4 +1,5 @@
-"""``bluezone server``: init, run, create-official, export, cleanup, signing-key."""
+"""``bluezone server``: init, run, create-official and the officials' lifecycle (rotate-api-key,
+reset-password, disable-official, enable-official), export, cleanup, signing-key."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from tracer_server.clock import utcnow
 
@@ -37,6 +40,25 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read a console password (12+ characters) from standard input",
     )
+    rotate_key = sub.add_parser(
+        "rotate-api-key", help="give an official a new API key (printed once); the old one stops at once"
+    )
+    rotate_key.add_argument("name")
+    rotate_key.add_argument("--json", action="store_true", help='print {"apiKey": ...}')
+    reset = sub.add_parser(
+        "reset-password", help="set an official's console password (else one is generated and printed once)"
+    )
+    reset.add_argument("name")
+    reset.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the new password (12+ characters) from standard input",
+    )
+    for command, text in (
+        ("disable-official", "refuse an official's sign-in and API key, and end their sessions"),
+        ("enable-official", "let a disabled official sign in and use their API key again"),
+    ):
+        sub.add_parser(command, help=text).add_argument("name")
     export = sub.add_parser("export", help="run the export job once")
     export.add_argument(
         "--close-window",
@@ -164,6 +186,8 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print(f"official {official.name!r} ({official.role}) created; API key (shown once):\n{api_key}")
         return 0
+    if args.command in ("rotate-api-key", "reset-password", "disable-official", "enable-official"):
+        return _lifecycle(args, factory, keys, now)
     if args.command == "load-districts":
         from tracer_server.services.adoption import load_districts
 
@@ -209,6 +233,40 @@ def _run(args: argparse.Namespace) -> int:
         print(f"removed {cleaned.exposures} keys, {cleaned.files} export files, {cleaned.codes} codes")
         return 0
     raise AssertionError(args.command)
+
+
+def _lifecycle(args: argparse.Namespace, factory: Any, keys: Any, now: datetime) -> int:
+    """An administrator's actions from the shell: audited with no acting official (the shell's
+    user is whoever may read the data directory)."""
+    from tracer_server.db import transaction
+    from tracer_server.services import officials
+
+    password = sys.stdin.readline().rstrip("\n") if getattr(args, "password_stdin", False) else None
+    with transaction(factory) as db:
+        official = officials.find_official(db, args.name)
+        if args.command == "rotate-api-key":
+            api_key = officials.rotate_api_key(db=db, keys=keys, official=official, by=None, now=now)
+        elif args.command == "reset-password":
+            generated = officials.reset_password(
+                db=db, official=official, by=None, now=now, password=password
+            )
+        elif args.command == "disable-official":
+            officials.disable_official(db=db, official=official, by=None, now=now)
+        else:
+            officials.enable_official(db=db, official=official, by=None, now=now)
+    if args.command == "rotate-api-key":
+        if args.json:
+            print(json.dumps({"apiKey": api_key}))
+        else:
+            print(f"official {official.name!r}: new API key (shown once; the old one is refused):\n{api_key}")
+    elif args.command == "reset-password":
+        print(f"official {official.name!r}: password reset; their console sessions ended")
+        if generated is not None:
+            print(f"new password (shown once):\n{generated}")
+    else:
+        state = "disabled; their sessions ended" if official.disabled else "enabled"
+        print(f"official {official.name!r} {state}")
+    return 0
 
 
 def _safe_url(url: str) -> str:

@@ -12,6 +12,7 @@
     ├── CodeInvalid 400 code_invalid                 malformed or already used
     ├── CodeNotFound 400 code_not_found
     ├── CodeExpired 400 code_expired
+    ├── CodeRevoked 400 code_revoked                 revoked by an official (only for a code that existed)
     ├── TokenInvalid 400 token_invalid
     ├── TokenExpired 400 token_expired
     ├── HmacInvalid 400 hmac_invalid
@@ -41,6 +42,7 @@ __all__ = [
     "CodeExpired",
     "CodeInvalid",
     "CodeNotFound",
+    "CodeRevoked",
     "Forbidden",
     "HmacInvalid",
     "InvalidDate",
@@ -124,6 +126,13 @@ class CodeNotFound(ServerError):
 
 class CodeExpired(ServerError):
     code = "code_expired"
+
+
+class CodeRevoked(ServerError):
+    """Google's server has no revocation (its ``expirecode`` makes a code expire): ours says so,
+    in the same ``code_*`` family, so the case learns to ask for a new code, not to retype it."""
+
+    code = "code_revoked"
 
 
 class TokenInvalid(ServerError):

@@ -200,8 +200,14 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(index=True)
     official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id", ondelete="SET NULL"))
-    action: Mapped[str] = mapped_column(String(64))
+    """Who acted (None: nobody signed in, e.g. a failed sign-in)."""
+    action: Mapped[str] = mapped_column(String(64), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+    subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("officials.id", ondelete="SET NULL"), index=True
+    )
+    """The official the action was about: the one disabled, or the name a sign-in tried (when it is
+    an official's; an unknown name is kept as None, never as the text typed)."""
 
 
 class District(Base):

@@ -213,6 +213,46 @@ def test_a_used_code_is_refused_with_the_servers_reason(
     assert bob.store.uploads() == []
 
 
+def _revoke(server: LiveServer, code_uuid: str) -> None:
+    """What an official's revocation does (the console's confirm + POST, through the service)."""
+    from tracer_server.db import transaction
+    from tracer_server.models import Official
+    from tracer_server.services.codes import revoke_code
+
+    with transaction(server.state.factory) as db:
+        official = db.query(Official).filter_by(name="Official").one()
+        assert revoke_code(db=db, official=official, code_uuid=code_uuid, now=server.clock.at)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "words"),
+    [
+        ("revoke", "this code was revoked: ask the health official for a new one"),
+        ("expire", "this code has expired: ask the health official for a new one"),
+        ("nothing", None),
+    ],
+)
+def test_a_revoked_or_expired_code_says_so_in_the_beacons_words(
+    alice: Beacon, live_server: LiveServer, spoil: str, words: str | None
+) -> None:
+    issued = issue_code(live_server, symptomDate=day(-2))
+    if spoil == "revoke":
+        _revoke(live_server, issued["uuid"])
+    elif spoil == "expire":
+        set_server_time(live_server, NOW + 2 * 3600)  # the short code lives 1 h
+    reporter = Reporter(alice.store, alice.schedule, server_url=live_server.url)
+    unknown = "1" + issued["code"][1:] if issued["code"][0] != "1" else "2" + issued["code"][1:]
+
+    with pytest.raises(ReportError) as refused:
+        asyncio.run(reporter.report(issued["code"] if words else unknown, consent=yes, now=NOW))
+
+    expected = (
+        words or "the server does not know this code: check it, or ask the health official for a new one"
+    )
+    assert str(refused.value) == expected
+    assert alice.store.uploads() == []
+
+
 # ---- the upload state machine -------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -178,7 +179,9 @@ def test_an_official_uploads_a_key_file_on_a_cases_behalf_and_the_audit_log_says
 
     page.goto(f"{base}/console/audit")
     audit = page.inner_text("#audit")
-    assert "tải khoá lên thay người bệnh" in audit and "Trần Thị Lan" in audit
+    # Read as a sentence, not as the action's identifier.
+    assert "Đã tải 2 khoá lên thay người bệnh." in audit and "Trần Thị Lan" in audit
+    assert "keys.uploaded_for_case" not in audit
     _shot(page, tmp_path, "audit")
     page.click("text=English")
     assert "Audit log" in page.content()
@@ -423,3 +426,50 @@ def test_every_console_page_reads_in_one_language(
     page.click("#upload")
     assert "/console/upload" in page.url and page.locator("#sign-out").count() == 1
     visit("", "too-large")
+
+
+def test_an_administrator_revokes_a_code_and_helps_an_official_each_after_a_confirmation(
+    console: tuple[str, Any], page: Any, tmp_path: Path
+) -> None:
+    base, server = console
+    with transaction(server.state.factory) as db:
+        create_official(
+            db=db,
+            keys=server.state.keys,
+            name="Minh",
+            role="official",
+            now=datetime.now(UTC),
+            password=PASSWORD,
+        )
+    _sign_in(page, base)
+    page.goto(f"{base}/console/issue")
+    page.click("#issue-code")
+    reference = page.inner_text("#reference")
+    code = page.inner_text("#code").replace(" ", "")
+    assert len(reference) == 36
+
+    page.goto(f"{base}/console/codes")
+    page.fill("#reference", reference[:8])
+    page.click("#code-search button")
+    assert page.locator("#codes .reference").all_inner_texts() == [reference]
+    page.click("#codes a.revoke")
+    assert "Thu hồi mã này?" in page.inner_text("#confirm")
+    _shot(page, tmp_path, "revoke-confirm")
+    page.click("#confirm-revoke")
+    assert page.inner_text("#codes .status") == "đã thu hồi"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _post(f"{base}/api/verify", {"code": code})
+    assert json.loads(refused.value.read())["errorCode"] == "code_revoked"
+
+    page.goto(f"{base}/console/officials")
+    page.click("#officials tr:has-text('Minh') a[href$='/reset-password']")
+    page.click("#confirm-action")  # empty: a password is generated and shown once
+    password = page.inner_text("#secret")
+    assert len(password) >= 12
+    _shot(page, tmp_path, "officials")
+    page.click("#officials tr:has-text('Minh') a[href$='/disable']")
+    page.click("#confirm-action")
+    assert page.inner_text("#officials tr:has-text('Minh') .account") == "đã khoá"
+    page.goto(f"{base}/console/audit")
+    audit = page.inner_text("#audit")
+    assert "Đã khoá tài khoản của Minh." in audit and "Đã đặt lại mật khẩu của Minh" in audit

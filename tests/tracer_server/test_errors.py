@@ -143,7 +143,7 @@ def test_a_database_error_in_a_handler_is_logged_by_class_and_route_template_onl
     assert logged.exc_info is None and logged.exc_text is None  # no traceback, no exception text
     assert re.fullmatch(
         rf"error {error_id}: POST /console/codes/{{code_uuid}}/revoke: sqlalchemy\.exc\.\w+"
-        r" ← (psycopg\.errors|sqlite3)\.\w+ at tracer_server/console/routes\.py:\d+ in revoke",
+        r" ← (psycopg\.errors|sqlite3)\.\w+ at tracer_server/services/codes\.py:\d+ in find_code",
         logged.getMessage(),
     ), logged.getMessage()
     everything = "\n".join(_server_lines(caplog))

@@ -16,6 +16,7 @@ from tracer_server.errors import (
     CodeExpired,
     CodeInvalid,
     CodeNotFound,
+    CodeRevoked,
     Forbidden,
     HmacInvalid,
     InvalidDate,
@@ -88,6 +89,7 @@ NOT_FROM_THE_CONSOLE: tuple[type[ServerError], ...] = (
     CodeInvalid,
     CodeNotFound,
     CodeExpired,
+    CodeRevoked,  # the devices' /api/verify; the console revokes, it never redeems
     TokenInvalid,
     TokenExpired,
     HmacInvalid,

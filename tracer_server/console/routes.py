@@ -6,12 +6,12 @@ from __future__ import annotations
 import io
 import math
 import secrets
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select, update
@@ -24,13 +24,20 @@ from tracer_server.clock import utcnow
 from tracer_server.console import auth, chart
 from tracer_server.console.errors import FormExpired, console_message, key_file_message
 from tracer_server.console.i18n import LANGUAGES, N_, choose_language, environment, translate, zone_label
-from tracer_server.db import affected, as_utc
-from tracer_server.errors import Forbidden, PayloadTooLarge, ServerError
-from tracer_server.models import AuditEntry, ExportBatch, ExportFile, Exposure, Official, VerificationCode
-from tracer_server.services import adoption
+from tracer_server.db import as_utc
+from tracer_server.errors import Forbidden, NotFound, PayloadTooLarge, ServerError
+from tracer_server.models import ExportBatch, ExportFile, Exposure, Official, VerificationCode
+from tracer_server.services import adoption, officials
 from tracer_server.services.certificates import date_interval
-from tracer_server.services.codes import check_dates, issue_code
-from tracer_server.services.officials import audit
+from tracer_server.services.codes import (
+    check_dates,
+    code_status,
+    find_code,
+    issue_code,
+    list_codes,
+    revoke_code,
+)
+from tracer_server.services.officials import AUDIT_ACTIONS, audit, list_audit, record_sign_in
 from tracer_server.services.publish import REPORT_TYPES, accept_keys
 
 __all__ = ["SignInRequired", "error_page", "router"]
@@ -178,6 +185,7 @@ def login(
     try:
         state.signin.admit(keys=state.keys, name=name, client=client)
     except auth.SignInThrottled as throttled:
+        record_sign_in(db=db, now=now, name=name, official=None, reason="throttled", client=client)
         if not throttled.everyone:
             return RedirectResponse(again + "too_many", status_code=303)
         wait = math.ceil(throttled.retry_after)
@@ -192,9 +200,10 @@ def login(
     official = auth.check_password(db=db, name=name.strip(), password=password)
     if official is None:
         state.signin.failed(keys=state.keys)
+        record_sign_in(db=db, now=now, name=name, official=None, reason="refused", client=client)
         return RedirectResponse(again + "bad_sign_in", status_code=303)
     token = auth.start_session(db=db, keys=state.keys, official=official, lang=lang, now=now)
-    audit(db=db, now=now, official_id=official.id, action="console.signed_in", detail={})
+    record_sign_in(db=db, now=now, name=name, official=official, reason=None, client=client)
     response = RedirectResponse("/console/", status_code=303)
     response.set_cookie(
         auth.COOKIE,
@@ -313,48 +322,88 @@ def _qr_svg(text: str) -> str:
 
 
 @router.get("/codes", response_class=HTMLResponse)
-def codes(request: Request, db: DbDep, session: SignedInDep, now: NowDep) -> Response:
-    query = select(VerificationCode).order_by(VerificationCode.issued_at.desc()).limit(200)
-    if session.official.role != "admin":
-        query = query.where(VerificationCode.issued_by == session.official.id)
-    rows = []
-    for row in db.scalars(query):
-        if row.revoked_at is not None:
-            status = "revoked"
-        elif row.claimed_at is not None:
-            status = "claimed"
-        elif as_utc(row.long_expires_at) <= now:
-            status = "expired"
-        else:
-            status = "active"
-        rows.append(
-            {
-                "uuid": row.uuid,
-                "test_type": row.test_type,
-                "issued_at": as_utc(row.issued_at),
-                "status": status,
-            }
-        )
-    return _page(request, "codes.html", session, rows=rows)
+def codes(
+    request: Request,
+    db: DbDep,
+    state: StateDep,
+    session: SignedInDep,
+    now: NowDep,
+    reference: Annotated[str, Query(max_length=36)] = "",
+    day: Annotated[str, Query(max_length=10)] = "",
+    page: Annotated[str, Query(max_length=9)] = "1",
+) -> Response:
+    try:
+        issued_on = date.fromisoformat(day) if day else None
+    except ValueError:
+        issued_on, day = None, ""
+    found = list_codes(
+        db=db,
+        official=session.official,
+        reference=reference,
+        day=issued_on,
+        zone=_zone(state),
+        page=_page_number(page),
+    )
+    rows = [_code_row(row, now) for row in found.rows]
+    return _page(request, "codes.html", session, rows=rows, found=found, reference=reference, day=day)
+
+
+def _page_number(text: str) -> int:
+    # A page number a person edited in the address bar: anything but digits is the first page.
+    return int(text) if text.isdigit() else 1
+
+
+def _code_row(row: VerificationCode, now: datetime) -> dict[str, Any]:
+    status = code_status(row, now)
+    return {
+        "uuid": row.uuid,
+        "test_type": row.test_type,
+        "issued_at": as_utc(row.issued_at),
+        "status": status,
+    }
+
+
+def _zone(state: Any) -> tzinfo:
+    return ZoneInfo(state.settings.display_time_zone)
+
+
+def _not_found(request: Request, session: auth.SignedIn, message: str) -> Response:
+    text = translate(page_language(request, session), message)
+    return _page(request, "error.html", session, 404, message=text)
+
+
+@router.get("/codes/{code_uuid}/revoke", response_class=HTMLResponse)
+def revoke_confirm(
+    request: Request, code_uuid: str, db: DbDep, session: SignedInDep, now: NowDep
+) -> Response:
+    try:
+        row = find_code(db=db, official=session.official, code_uuid=code_uuid)
+    except NotFound:
+        return _not_found(request, session, N_("No code has that reference."))
+    code = {
+        "uuid": row.uuid,
+        "test_type": row.test_type,
+        "issued_at": as_utc(row.issued_at),
+        "status": code_status(row, now),
+    }
+    return _page(request, "revoke.html", session, code=code)
 
 
 @router.post("/codes/{code_uuid}/revoke")
 def revoke(
-    code_uuid: str, db: DbDep, session: SignedInDep, now: NowDep, csrf: Annotated[str, Form()]
+    request: Request,
+    code_uuid: str,
+    db: DbDep,
+    session: SignedInDep,
+    now: NowDep,
+    csrf: Annotated[str, Form()],
 ) -> Response:
     _check_csrf(session, csrf)
-    query = update(VerificationCode).where(
-        VerificationCode.uuid == code_uuid,
-        VerificationCode.claimed_at.is_(None),
-        VerificationCode.revoked_at.is_(None),
-    )
-    if session.official.role != "admin":
-        query = query.where(VerificationCode.issued_by == session.official.id)
-    if affected(db.execute(query.values(revoked_at=now))):
-        audit(
-            db=db, now=now, official_id=session.official.id, action="code.revoked", detail={"uuid": code_uuid}
-        )
-    return RedirectResponse("/console/codes", status_code=303)
+    try:
+        revoke_code(db=db, official=session.official, code_uuid=code_uuid, now=now)
+    except NotFound:
+        return _not_found(request, session, N_("No code has that reference."))
+    return RedirectResponse(f"/console/codes?reference={code_uuid}", status_code=303)
 
 
 @router.get("/upload", response_class=HTMLResponse)
@@ -425,20 +474,59 @@ def upload(
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_log(request: Request, db: DbDep, session: SignedInDep) -> Response:
+def audit_log(
+    request: Request,
+    db: DbDep,
+    state: StateDep,
+    session: SignedInDep,
+    action: Annotated[str, Query(max_length=64)] = "",
+    official: Annotated[str, Query(max_length=12)] = "",
+    since: Annotated[str, Query(max_length=10)] = "",
+    until: Annotated[str, Query(max_length=10)] = "",
+    page: Annotated[str, Query(max_length=9)] = "1",
+) -> Response:
     if session.official.role != "admin":
         return _forbidden(request, session)
-    names = {o.id: o.name for o in db.scalars(select(Official))}
+    # A filter that does not parse is dropped (and shown empty), never a 422 page.
+    action = action if action in AUDIT_ACTIONS else ""
+    official_id = int(official) if official.isdigit() else None
+    days: list[date | None] = []
+    for text in (since, until):
+        try:
+            days.append(date.fromisoformat(text) if text else None)
+        except ValueError:
+            days.append(None)
+    found = list_audit(
+        db=db,
+        action=action,
+        official_id=official_id,
+        since=days[0],
+        until=days[1],
+        zone=_zone(state),
+        page=_page_number(page),
+    )
+    everyone = list(db.scalars(select(Official).order_by(Official.name)))
+    names = {o.id: o.name for o in everyone}
     entries = [
         {
             "at": as_utc(e.at),
-            "who": names.get(e.official_id or -1, "-"),
+            "who": names.get(e.official_id) if e.official_id is not None else None,
+            "subject": names.get(e.subject_id) if e.subject_id is not None else None,
             "action": e.action,
-            "detail": e.detail,
+            "detail": detail,
         }
-        for e in db.scalars(select(AuditEntry).order_by(AuditEntry.at.desc()).limit(300))
+        for e, detail in zip(found.entries, found.details, strict=True)
     ]
-    return _page(request, "audit.html", session, entries=entries)
+    filters = {
+        "action": action,
+        "official": str(official_id) if official_id is not None else "",
+        "since": days[0].isoformat() if days[0] else "",
+        "until": days[1].isoformat() if days[1] else "",
+    }
+    return _page(
+        request, "audit.html", session, entries=entries, found=found, officials=everyone,
+        actions=AUDIT_ACTIONS, filters=filters,
+    )  # fmt: skip
 
 
 @router.post("/language")
@@ -554,3 +642,86 @@ def adoption_target(
     audit(db=db, now=now, official_id=session.official.id, action="adoption.target_set",
           detail={"district": code, "target": target_percent, "deadline": deadline})  # fmt: skip
     return RedirectResponse(f"/console/adoption?target_set={code}#target-{code}", status_code=303)
+
+
+# ---- officials' administration (admins) --------------------------------------------------------
+
+# Each action: a confirmation page (GET) and the action itself (POST with the session's CSRF).
+_OFFICIAL_ACTIONS = ("rotate-api-key", "reset-password", "disable", "enable")
+
+
+def _official_or_404(
+    request: Request, db: DbDep, session: auth.SignedIn, official_id: str
+) -> Official | Response:
+    if session.official.role != "admin":
+        return _forbidden(request, session)
+    official = db.get(Official, int(official_id)) if official_id.isdigit() and len(official_id) < 10 else None
+    if official is None:
+        return _not_found(request, session, N_("No official has that number."))
+    return official
+
+
+@router.get("/officials", response_class=HTMLResponse)
+def officials_page(request: Request, db: DbDep, session: SignedInDep) -> Response:
+    if session.official.role != "admin":
+        return _forbidden(request, session)
+    everyone = list(db.scalars(select(Official).order_by(Official.name)))
+    return _page(request, "officials.html", session, officials=everyone, done=None, secret=None)
+
+
+@router.get("/officials/{official_id}/{action}", response_class=HTMLResponse)
+def official_confirm(
+    request: Request, official_id: str, action: str, db: DbDep, session: SignedInDep
+) -> Response:
+    official = _official_or_404(request, db, session, official_id)
+    if isinstance(official, Response):
+        return official
+    if action not in _OFFICIAL_ACTIONS:
+        return _not_found(request, session, N_("This page does not exist."))
+    return _page(request, "official_confirm.html", session, official=official, action=action, error=None)
+
+
+@router.post("/officials/{official_id}/{action}", response_class=HTMLResponse)
+def official_action(
+    request: Request,
+    official_id: str,
+    action: str,
+    db: DbDep,
+    state: StateDep,
+    now: NowDep,
+    session: SignedInDep,
+    csrf: Annotated[str, Form()],
+    password: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    _check_csrf(session, csrf)
+    official = _official_or_404(request, db, session, official_id)
+    if isinstance(official, Response):
+        return official
+    by, secret = session.official, None
+    try:
+        if action == "rotate-api-key":
+            secret = officials.rotate_api_key(db=db, keys=state.keys, official=official, by=by, now=now)
+        elif action == "reset-password":
+            secret = officials.reset_password(
+                db=db, official=official, by=by, now=now, password=password or None
+            )
+        elif action == "disable":
+            officials.disable_official(db=db, official=official, by=by, now=now)
+        elif action == "enable":
+            officials.enable_official(db=db, official=official, by=by, now=now)
+        else:
+            return _not_found(request, session, N_("This page does not exist."))
+    except ServerError as exc:
+        error = {
+            officials.LAST_ADMIN: N_(
+                "This is the last enabled administrator: enable or create another first."
+            )
+        }
+        message = error.get(exc.message, N_("A console password needs at least 12 characters."))
+        return _page(
+            request, "official_confirm.html", session, 400, official=official, action=action, error=message
+        )
+    listed = list(db.scalars(select(Official).order_by(Official.name)))
+    return _page(
+        request, "officials.html", session, officials=listed, done=action, subject=official, secret=secret
+    )

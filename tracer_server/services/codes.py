@@ -11,11 +11,11 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import jwt
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from tracer_server.db import affected, as_utc
@@ -23,8 +23,10 @@ from tracer_server.errors import (
     CodeExpired,
     CodeInvalid,
     CodeNotFound,
+    CodeRevoked,
     InvalidDate,
     InvalidTestType,
+    NotFound,
     QuotaExceeded,
     TokenExpired,
     TokenInvalid,
@@ -36,12 +38,17 @@ from tracer_server.settings import Settings
 
 __all__ = [
     "TEST_TYPES",
+    "CodePage",
     "IssuedCode",
     "RedeemedCode",
+    "code_status",
+    "find_code",
     "issue_code",
+    "list_codes",
     "normalize_code",
     "redeem_code",
     "redeem_token",
+    "revoke_code",
 ]
 
 TEST_TYPES = ("confirmed", "likely", "negative", "user-report")
@@ -175,13 +182,17 @@ def redeem_code(
             (VerificationCode.code_hash == digest) | (VerificationCode.long_code_hash == digest)
         )
     )
-    if row is None or row.revoked_at is not None:
+    if row is None:
         raise CodeNotFound("no such code")
+    # Saying "revoked" (or "expired") tells only the holder of a real code what they hold: the
+    # code is the case's secret, so a guesser learns nothing the 10^8 space did not already give.
+    if row.revoked_at is not None:
+        raise CodeRevoked("this code was revoked: ask the health official for a new one")
     if row.claimed_at is not None:
         raise CodeInvalid("this code has already been used")
     expires = row.expires_at if row.code_hash == digest else row.long_expires_at
     if as_utc(expires) <= now:
-        raise CodeExpired("the code has expired: ask for a new one")
+        raise CodeExpired("this code has expired: ask the health official for a new one")
     unknown = [t for t in accept if t not in TEST_TYPES]
     if unknown:
         raise InvalidTestType("accept may only list confirmed, likely, negative, user-report")
@@ -240,6 +251,100 @@ def redeem_token(
     if row is None:
         raise TokenInvalid("the verification token is invalid")
     return row
+
+
+@dataclass(frozen=True)
+class CodePage:
+    rows: list[VerificationCode]
+    total: int
+    page: int
+    pages: int
+
+
+def code_status(row: VerificationCode, now: datetime) -> str:
+    """revoked, claimed (used), expired (both codes), or active."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.claimed_at is not None:
+        return "claimed"
+    if as_utc(row.long_expires_at) <= now:
+        return "expired"
+    return "active"
+
+
+def _visible_to(official: Official) -> Any:
+    # An administrator sees every code; an official, the codes they issued.
+    return true() if official.role == "admin" else VerificationCode.issued_by == official.id
+
+
+def list_codes(
+    *,
+    db: Session,
+    official: Official,
+    reference: str = "",
+    day: date | None = None,
+    zone: tzinfo = UTC,
+    page: int = 1,
+    per_page: int = 50,
+) -> CodePage:
+    """Newest first, ``per_page`` a page; ``reference`` a prefix of the UUID, ``day`` the calendar
+    day in ``zone`` (the console's display zone) it was issued on."""
+    where = [_visible_to(official)]
+    reference = reference.strip().lower()
+    if reference:
+        # UUIDs are ASCII hex and dashes: drop anything else so LIKE's wildcards never reach it
+        where.append(
+            VerificationCode.uuid.startswith("".join(c for c in reference if c in "0123456789abcdef-"))
+        )
+    if day is not None:
+        where += _issued_on(day, zone)
+    total = db.scalar(select(func.count()).select_from(VerificationCode).where(*where)) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    rows = db.scalars(
+        select(VerificationCode)
+        .where(*where)
+        .order_by(VerificationCode.issued_at.desc(), VerificationCode.uuid)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return CodePage(list(rows), total, page, pages)
+
+
+def _local_midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def _issued_on(day: date, zone: tzinfo) -> list[Any]:
+    start, end = _local_midnight(day, zone), _local_midnight(day + timedelta(days=1), zone)
+    return [VerificationCode.issued_at >= start, VerificationCode.issued_at < end]
+
+
+def find_code(*, db: Session, official: Official, code_uuid: str) -> VerificationCode:
+    """The code with this reference, if ``official`` may see it; else NotFound (the same answer
+    for another official's code as for none, so references cannot be probed)."""
+    row = db.scalar(select(VerificationCode).where(VerificationCode.uuid == code_uuid, _visible_to(official)))
+    if row is None:
+        raise NotFound("no code has that reference")
+    return row
+
+
+def revoke_code(*, db: Session, official: Official, code_uuid: str, now: datetime) -> bool:
+    """Revoke an unused code; False when it was used, revoked or expired already (nothing done)."""
+    row = find_code(db=db, official=official, code_uuid=code_uuid)
+    revoked = db.execute(
+        update(VerificationCode)
+        .where(
+            VerificationCode.uuid == row.uuid,
+            VerificationCode.claimed_at.is_(None),
+            VerificationCode.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    if affected(revoked) != 1:  # used (or revoked) between the confirm page and this POST
+        return False
+    audit(db=db, now=now, official_id=official.id, action="code.revoked", detail={"uuid": row.uuid})
+    return True
 
 
 def _sign(keys: ServerKeys, settings: Settings, claims: dict[str, Any]) -> str:
