@@ -269,7 +269,7 @@ def test_revoking_takes_a_confirmation_and_the_case_is_told_on_verify(server: Se
     issue_page = lan.get("/console/issue").text
     issued = lan.post("/console/issue", data={"csrf": _csrf(issue_page), "test_type": "confirmed"}).text
     reference = re.search(r'<code id="reference" translate="no">([0-9a-f-]{36})</code>', issued)
-    code = re.search(r'<div class="code" id="code">(\d{4}) (\d{4})</div>', issued)
+    code = re.search(r'<div class="code" id="code" translate="no">(\d{4}) (\d{4})</div>', issued)
     assert reference is not None and code is not None
     path = f"/console/codes/{reference.group(1)}/revoke"
 
