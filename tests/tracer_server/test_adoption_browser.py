@@ -13,7 +13,7 @@ import pytest
 from tracer_server.db import transaction
 from tracer_server.services import adoption
 
-from .test_console_browser import _shot, _sign_in, console, page  # noqa: F401  (fixtures)
+from .test_console_browser import _shot, _sign_in, browser, console, page  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
 

@@ -261,7 +261,7 @@ _SAME_EVERYWHERE = (
 )
 _DATA = re.compile(
     r"\d{4}-\d{2}-\d{2}"  # ISO dates (the chart's axis)
-    r"|\d{1,2} thg \d{1,2}, \d{4}|[A-Z][a-z]{2} \d{1,2}, \d{4}"  # Babel's medium dates, vi and en
+    r"|\d{1,2} thg \d{1,2}(, \d{4})?|[A-Z][a-z]{2} \d{1,2}(, \d{4})?"  # Babel's dates, vi and en
     r"|\d{1,2}:\d{2}(\s?[AP]M)?"  # Babel's short times
     r"|UTC[+−]\d+(:\d{2})?|\d[\d.,]*\s?%?"  # offsets, numbers, percentages
     r"|https?://\S+"  # the link handed to a case
@@ -281,7 +281,9 @@ def _catalog_patterns(lang: str) -> list[re.Pattern[str]]:
         if message.id:
             strings |= set(message.string) if isinstance(message.string, tuple) else {message.string}
     patterns = []
-    for text in sorted(strings, key=len, reverse=True):
+    # Longest first by what they say (placeholders left out), so that "hạn %(deadline)s" cannot
+    # eat part of "Hết hạn lúc", nor "Ngày" the start of "Ngày được tính theo múi giờ: %(zone)s".
+    for text in sorted(strings, key=lambda text: -len(re.sub(r"%\(\w+\)s", "", text))):
         pattern = re.escape(text.replace("%%", "%"))
         patterns.append(re.compile(re.sub(r"%\\\(\w+\\\)s", ".+?", pattern)))
     return patterns
@@ -303,6 +305,7 @@ def _unexplained(texts: list[str], lang: str, data: list[str]) -> list[tuple[str
 
 
 def _read(page: Any, lang: str, data: list[str]) -> list[str]:
+    page.wait_for_load_state()  # after a click that submits, read the page it leads to, not none
     texts = [text for text in page.evaluate(_TEXTS_JS) if text]
     html = page.content()
     shown = "\n".join(texts)
