@@ -406,6 +406,8 @@ def test_every_console_page_reads_in_one_language(
     assert len(rows) == 2 and rows[1].split()[-1] == "2", rows
     assert page.locator("#embargo").inner_text().startswith("1 ")
     visit("/console/codes", "codes")
+    reference = page.locator("code.reference").first.inner_text()
+    visit(f"/console/codes/{reference}/revoke", "revoke-confirm")
 
     page.goto(f"{base}/console/upload")
     page.fill("#key_text", "not a key file")
@@ -420,6 +422,9 @@ def test_every_console_page_reads_in_one_language(
     visit("", "upload")
     visit("/console/audit", "audit")
     visit("/console/adoption", "adoption")
+    visit("/console/officials", "officials")
+    page.click("#officials a[href$='/reset-password']")
+    visit("", "official-confirm")
     visit("/console/no-such-page", "not-found")
     big = tmp_path / "big.json"
     big.write_bytes(b"x" * 3_000_000)
