@@ -97,11 +97,15 @@ def test_report_shares_targets_small_counts_and_csv(server: Server) -> None:
         rows = {r.code: r for r in adoption.report(db, utcnow(server.clock).date())}
     city = rows["tuyen-quang"]
     assert city.active == 12 and city.shown == "12"
-    assert abs(city.share_smartphones - 12 / 101_883) < 1e-12
+    assert city.share_smartphones is not None and abs(city.share_smartphones - 12 / 101_883) < 1e-12
     assert city.progress is not None and abs(city.progress - (12 / 101_883) / 0.6) < 1e-12
     assert rows["lam-binh"].shown == "< 10"  # small counts are not shown exactly
     table = list(csv.DictReader(io.StringIO(adoption.report_csv(list(rows.values())))))
     assert {r["code"]: r["active_devices"] for r in table}["lam-binh"] == "< 10"
+    # Nor its shares, which times the population would give it back (0,01 % of 31.475 is 3).
+    assert rows["lam-binh"].share_population is None and rows["lam-binh"].progress is None
+    small = {r["code"]: r for r in table}["lam-binh"]
+    assert small["share_of_population"] == small["share_of_smartphones"] == ""
 
 
 def test_two_names_with_one_code_are_refused(server: Server) -> None:

@@ -120,17 +120,19 @@ class DistrictRow:
     def shown(self) -> str:
         return f"< {MIN_SHOWN}" if self.active < MIN_SHOWN else str(self.active)
 
+    # Shares of a count under MIN_SHOWN are not given either: times the population, they are it.
     @property
-    def share_population(self) -> float:
-        return self.active / self.population if self.population else 0.0
+    def share_population(self) -> float | None:
+        return self.active / self.population if self.population and self.active >= MIN_SHOWN else None
 
     @property
-    def share_smartphones(self) -> float:
-        return self.active / self.smartphones if self.smartphones else 0.0
+    def share_smartphones(self) -> float | None:
+        return self.active / self.smartphones if self.smartphones and self.active >= MIN_SHOWN else None
 
     @property
     def progress(self) -> float | None:
-        return self.share_smartphones / self.target_share if self.target_share else None
+        share = self.share_smartphones
+        return share / self.target_share if self.target_share and share is not None else None
 
 
 def report(db: Session, today: date, days: int = 14) -> list[DistrictRow]:
@@ -169,6 +171,10 @@ def _csv_cell(value: object) -> str:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
 def report_csv(rows: list[DistrictRow]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -176,8 +182,8 @@ def report_csv(rows: list[DistrictRow]) -> str:
                      "share_of_smartphones", "target_share_of_smartphones", "deadline"])  # fmt: skip
     for r in rows:
         writer.writerow(_csv_cell(cell) for cell in [
-            r.name, r.code, r.population, r.smartphones, r.shown, f"{r.share_population:.4f}",
-            f"{r.share_smartphones:.4f}", "" if r.target_share is None else f"{r.target_share:.4f}",
+            r.name, r.code, r.population, r.smartphones, r.shown, _share(r.share_population),
+            _share(r.share_smartphones), _share(r.target_share),
             r.deadline.isoformat() if r.deadline else "",
         ])  # fmt: skip
     return out.getvalue()
