@@ -332,10 +332,9 @@ def codes(
     day: Annotated[str, Query(max_length=10)] = "",
     page: Annotated[str, Query(max_length=9)] = "1",
 ) -> Response:
-    try:
-        issued_on = date.fromisoformat(day) if day else None
-    except ValueError:
-        issued_on, day = None, ""
+    issued_on = _filter_day(day)
+    if issued_on is None:
+        day = ""  # shown empty: the filter was not applied
     found = list_codes(
         db=db,
         official=session.official,
@@ -346,6 +345,14 @@ def codes(
     )
     rows = [_code_row(row, now) for row in found.rows]
     return _page(request, "codes.html", session, rows=rows, found=found, reference=reference, day=day)
+
+
+def _filter_day(text: str) -> date | None:
+    """A date filter from the address bar: one that does not parse is dropped, never a 422 page."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def _page_number(text: str) -> int:
@@ -490,18 +497,13 @@ def audit_log(
     # A filter that does not parse is dropped (and shown empty), never a 422 page.
     action = action if action in AUDIT_ACTIONS else ""
     official_id = int(official) if official.isdigit() else None
-    days: list[date | None] = []
-    for text in (since, until):
-        try:
-            days.append(date.fromisoformat(text) if text else None)
-        except ValueError:
-            days.append(None)
+    since_day, until_day = _filter_day(since), _filter_day(until)
     found = list_audit(
         db=db,
         action=action,
         official_id=official_id,
-        since=days[0],
-        until=days[1],
+        since=since_day,
+        until=until_day,
         zone=_zone(state),
         page=_page_number(page),
     )
@@ -520,8 +522,8 @@ def audit_log(
     filters = {
         "action": action,
         "official": str(official_id) if official_id is not None else "",
-        "since": days[0].isoformat() if days[0] else "",
-        "until": days[1].isoformat() if days[1] else "",
+        "since": since_day.isoformat() if since_day else "",
+        "until": until_day.isoformat() if until_day else "",
     }
     return _page(
         request, "audit.html", session, entries=entries, found=found, officials=everyone,
